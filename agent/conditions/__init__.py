@@ -1,0 +1,1 @@
+"""Conditions: what success means, parsed once at load into small typed checks."""

@@ -1,0 +1,120 @@
+"""The config file's shape: frozen models that reject unknown keys and say where a value is wrong.
+
+A probe names its kind by the one block it carries (``http:``, ``tcp:``, ...), so error paths
+read like ``patterns.bill_pay.integrations.processor.probes.health.http.url``. The set of kinds
+comes from the prober registry; no list of kinds is written here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+
+from agent.config.durations import PositiveDuration, parse_duration
+from agent.probers import REGISTRY
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _level(value: object) -> object:
+    """A threshold level: a duration (``300ms``, ``30d``), a number, or a percentage."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return float(value.strip()[:-1]) / 100
+    return parse_duration(value)
+
+
+Level = Annotated[float, BeforeValidator(_level)]
+
+
+class Threshold(Frozen):
+    """Warning and critical levels of one signal; either may be left out."""
+
+    warning: Level | None = None
+    critical: Level | None = None
+
+
+class AgentSettings(Frozen):
+    listen: str = Field(":9469", description="host:port of the HTTP listener")
+    interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 10.0
+    concurrency: int = Field(256, ge=1, le=100_000, description="probes in flight at most")
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> AgentSettings:
+        if self.timeout > self.interval:
+            raise ValueError("the default timeout is longer than the default interval")
+        return self
+
+
+class PrometheusExporter(Frozen):
+    enabled: bool = True
+
+
+class ExportersConfig(Frozen):
+    prometheus: PrometheusExporter = PrometheusExporter()
+
+
+class ProbeCommon(Frozen):
+    """What every probe has, whatever its kind."""
+
+    interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
+    conditions: tuple[str, ...] = ()
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in REGISTRY if getattr(self, k) is not None)
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self, self.kind)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        # An unknown key may be a misspelt kind (``tpc:``): extra="forbid" reports it better.
+        if isinstance(data, dict) and not set(data) - set(cls.model_fields):
+            kinds = [k for k in REGISTRY if data.get(k) is not None]
+            if len(kinds) != 1:
+                found = f"found {', '.join(kinds)}" if kinds else "found none"
+                raise ValueError(
+                    f"a probe needs exactly one kind block, one of {', '.join(REGISTRY)}; {found}"
+                )
+        return data
+
+
+ProbeConfig: type[ProbeCommon] = create_model(  # type: ignore[call-overload]
+    "ProbeConfig",
+    __base__=ProbeCommon,
+    **{kind: (spec.model | None, None) for kind, spec in REGISTRY.items()},
+)
+
+
+class IntegrationConfig(Frozen):
+    scope: Literal["external", "internal"]
+    criticality: Literal["critical", "high", "medium", "low"] = "medium"
+    owner: str | None = None
+    runbook: str | None = None
+    description: str = ""
+    depends_on: tuple[str, ...] = ()
+    probes: dict[Name, ProbeConfig] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class PatternConfig(Frozen):
+    owner: str | None = None
+    description: str = ""
+    integrations: dict[Name, IntegrationConfig] = Field(min_length=1)
+
+
+class Config(Frozen):
+    agent: AgentSettings = AgentSettings()
+    exporters: ExportersConfig = ExportersConfig()
+    patterns: dict[Name, PatternConfig] = Field(min_length=1)

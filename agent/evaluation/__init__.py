@@ -1,0 +1,1 @@
+"""From results to meaning: thresholds, integration state, later compliance."""

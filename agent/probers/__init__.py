@@ -1,0 +1,8 @@
+"""The probe kinds. Adding a kind is one module with a ``SPEC`` and one line here."""
+
+from __future__ import annotations
+
+from agent.probers import dns, http, tcp, tls
+from agent.probers.base import ProberSpec
+
+REGISTRY: dict[str, ProberSpec] = {spec.kind: spec for spec in (http.SPEC, tcp.SPEC, dns.SPEC, tls.SPEC)}

@@ -1,0 +1,38 @@
+"""Clients and caches that live as long as the agent, not as long as a run."""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.probers.tlsconf import TlsClientConfig
+
+
+class Shared:
+    """Owned by the App; handed to every run through its context; closed on stop.
+
+    Building an SSLContext reads certificate files, so contexts are built once per distinct
+    TLS config and kept (configs are frozen, hence usable as keys). A reload that changes a
+    probe's TLS files gives a new config, hence a new context.
+    """
+
+    def __init__(self) -> None:
+        self._ssl: dict[TlsClientConfig, ssl.SSLContext] = {}
+        self.resources: dict[str, Any] = {}
+
+    def ssl_context(self, config: TlsClientConfig) -> ssl.SSLContext:
+        context = self._ssl.get(config)
+        if context is None:
+            context = self._ssl[config] = config.context()
+        return context
+
+    async def close(self) -> None:
+        for resource in self.resources.values():
+            closer = getattr(resource, "close", None)
+            if closer is not None:
+                result = closer()
+                if hasattr(result, "__await__"):
+                    await result
+        self.resources.clear()
+        self._ssl.clear()

@@ -1,0 +1,92 @@
+"""The immutable record of one probe run, and the closed set of reasons a run can fail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a probe failed. Closed on purpose: alerts and dashboards group by it."""
+
+    TIMEOUT = "timeout"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_ERROR = "connect_error"
+    DNS_ERROR = "dns_error"
+    TLS_ERROR = "tls_error"
+    PROTOCOL_ERROR = "protocol_error"
+    STATUS_MISMATCH = "status_mismatch"
+    BODY_MISMATCH = "body_mismatch"
+    HEADER_MISMATCH = "header_mismatch"
+    ANSWER_MISMATCH = "answer_mismatch"
+    TLS_MISMATCH = "tls_mismatch"
+    THRESHOLD = "threshold"
+    TOO_LARGE = "too_large"
+    REDIRECT_LIMIT = "redirect_limit"
+    CONDITION_FAILED = "condition_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionOutcome:
+    """One condition as evaluated, readable as ``[STATUS] (503) == 200``."""
+
+    text: str
+    success: bool
+    observed: str
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """A threshold crossed by an observed value (``limit`` is in the signal's unit)."""
+
+    signal: str
+    severity: Severity
+    value: float
+    limit: float
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one run of one probe saw. Built once by the runner, never changed after.
+
+    ``values`` holds numbers the exporters render (``http_status_code`` ->
+    ``probe_http_status_code``); ``info`` holds short strings rendered as ``*_info`` labels.
+    """
+
+    probe_id: str
+    started: float  # unix seconds
+    duration: float  # seconds, the whole run
+    success: bool
+    reason: Reason | None = None
+    message: str = ""
+    phases: tuple[tuple[str, float], ...] = ()
+    values: tuple[tuple[str, float], ...] = ()
+    info: tuple[tuple[str, str], ...] = ()
+    conditions: tuple[ConditionOutcome, ...] = ()
+    breaches: tuple[Breach, ...] = ()
+    trace_id: str | None = None
+
+    def value(self, name: str) -> float | None:
+        for key, value in self.values:
+            if key == name:
+                return value
+        return None
+
+    def info_value(self, name: str) -> str | None:
+        for key, value in self.info:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def worst_breach(self) -> Severity | None:
+        severities = {b.severity for b in self.breaches}
+        if Severity.CRITICAL in severities:
+            return Severity.CRITICAL
+        return Severity.WARNING if severities else None

@@ -1,0 +1,93 @@
+"""Run one probe under one overall deadline and turn whatever happens into a Result.
+
+The deadline covers DNS, connect, TLS and body together: per-read timeouts do not stop a
+server that trickles a byte a second. A target's fault arrives as ``ProbeFailed``; anything
+else is our bug, logged with its traceback and reported as ``internal_error``. Nothing a
+target does escapes this function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from agent.evaluation.thresholds import ThresholdRule, check_all
+from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
+from agent.probers.shared import Shared
+from agent.results import ConditionOutcome, Reason, Result
+
+
+class Condition(Protocol):
+    text: str
+
+    @property
+    def reason(self) -> Reason: ...
+
+    def evaluate(self, facts: Mapping[str, Any]) -> ConditionOutcome: ...
+
+
+async def execute(
+    kind: ProberSpec,
+    config: Any,
+    *,
+    probe_id: str,
+    timeout: float,
+    conditions: Sequence[Condition] = (),
+    thresholds: tuple[ThresholdRule, ...] = (),
+    shared: Shared | None = None,
+    log: logging.LoggerAdapter[logging.Logger] | None = None,
+    trace_headers: Mapping[str, str] | None = None,
+    trace_id: str | None = None,
+) -> Result:
+    """Run ``kind.probe`` once; always returns within ``timeout`` plus scheduling slack."""
+    log = log or logging.LoggerAdapter(logging.getLogger("oversight.probe"), {"probe": probe_id})
+    started_wall = time.time()
+    started = time.monotonic()
+    ctx = ProbeContext(
+        deadline=started + timeout,
+        log=log,
+        shared=shared or Shared(),
+        trace_headers=trace_headers or {},
+    )
+    reason: Reason | None = None
+    message = ""
+    outcomes: tuple[ConditionOutcome, ...] = ()
+    try:
+        async with asyncio.timeout(timeout):
+            await kind.probe(config, ctx)
+    except TimeoutError:
+        reason, message = Reason.TIMEOUT, f"no answer within {timeout:g}s"
+        if ctx.phases:
+            message += f" (during {next(reversed(ctx.phases))})"
+    except ProbeFailed as failed:
+        reason, message = failed.reason, failed.message
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("probe %s raised; reported as internal_error", probe_id)
+        reason, message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+    duration = time.monotonic() - started
+    if reason is None:
+        ctx.facts["RESPONSE_TIME"] = duration
+        outcomes = tuple(c.evaluate(ctx.facts) for c in conditions)
+        failed = next((c for c, o in zip(conditions, outcomes, strict=True) if not o.success), None)
+        if failed is not None:
+            reason = failed.reason
+            message = "; ".join(o.observed for o in outcomes if not o.success)
+    return Result(
+        probe_id=probe_id,
+        started=started_wall,
+        duration=duration,
+        success=reason is None,
+        reason=reason,
+        message=message,
+        phases=tuple(ctx.phases.items()),
+        values=tuple(ctx.values.items()),
+        info=tuple(ctx.info.items()),
+        conditions=outcomes,
+        breaches=check_all(thresholds, duration, ctx.values) if reason is None else (),
+        trace_id=trace_id,
+    )

@@ -1,0 +1,1 @@
+"""Views over the agent's results: Prometheus today, OpenTelemetry beside it."""
