@@ -1,0 +1,155 @@
+"""Secret scrubbing: URLs, headers, known secrets in text and in log records."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agent.redact import (
+    MASK,
+    RedactingFilter,
+    Redactor,
+    is_secret_param,
+    redact_headers,
+    redact_url,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://bank.example/health", "https://bank.example/health"),
+        ("https://ops:hunter22@bank.example/health", "https://bank.example/health"),
+        ("https://ops@bank.example:8443/x", "https://bank.example:8443/x"),
+        ("http://u:p@[::1]:8080/", "http://[::1]:8080/"),
+        ("https://h/p?token=abc&page=2", "https://h/p?token=<redacted>&page=2"),
+        ("https://h/p?access_token=abc", "https://h/p?access_token=<redacted>"),
+        ("https://h/?apiKey=1&api_key=2", "https://h/?apiKey=<redacted>&api_key=<redacted>"),
+        (
+            "https://h/?X-Amz-Signature=s&X-Amz-Date=d",
+            "https://h/?X-Amz-Signature=<redacted>&X-Amz-Date=d",
+        ),
+        ("https://h/cb?code=xyz&state=ok", "https://h/cb?code=<redacted>&state=ok"),
+        ("https://h/?sig=1&password=2", "https://h/?sig=<redacted>&password=<redacted>"),
+        ("https://h/?passwd=1&apikey=2", "https://h/?passwd=<redacted>&apikey=<redacted>"),
+        ("https://h/?session=1&auth=2", "https://h/?session=<redacted>&auth=<redacted>"),
+        ("https://h/?secret=1&id=2", "https://h/?secret=<redacted>&id=2"),
+        ("https://h/p?design=1&keyboard=2", "https://h/p?design=1&keyboard=2"),
+        ("https://h/p?token=&flag", "https://h/p?token=&flag"),
+        ("https://h/p?token=a%20b#frag", "https://h/p?token=<redacted>#frag"),
+        ("https://u:p@[bad/x?token=1&a=2", "https://[bad/x?token=<redacted>&a=2"),
+        ("https://h/go?next=https://u:pw@other/x&a=1", "https://h/go?next=https://other/x&a=1"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("token", True),
+        ("id_token", True),
+        ("clientSecret", True),
+        ("Signature", True),
+        ("sessionid", True),
+        ("jwt", True),
+        ("page", False),
+        ("monkey", False),
+        ("q", False),
+    ],
+)
+def test_is_secret_param(name: str, secret: bool) -> None:
+    assert is_secret_param(name) is secret
+
+
+HEADERS = {
+    "Authorization": "Bearer abc",
+    "proxy-authorization": "Basic xyz",
+    "Cookie": "sid=1",
+    "Set-Cookie": "sid=2",
+    "X-Api-Key": "k",
+    "X-Auth-Token": "t",
+    "X-Client-Secret": "s",
+    "X-Db-Password": "p",
+    "My-API-Key": "m",
+    "X-Internal": "i",
+    "Accept": "application/json",
+    "X-Request-Id": "r-1",
+}
+
+
+def test_redact_headers_masks_secret_names_and_extras() -> None:
+    redacted = redact_headers(HEADERS, extra_names=("x-internal",))
+    kept = {"Accept": "application/json", "X-Request-Id": "r-1"}
+    assert redacted == {name: kept.get(name, MASK) for name in HEADERS}
+    assert HEADERS["Authorization"] == "Bearer abc"  # the input is not touched
+
+
+def test_redact_headers_accepts_pairs_and_keeps_unlisted() -> None:
+    pairs = [("X-Internal", "i"), ("Accept", "*/*")]
+    assert redact_headers(pairs) == {"X-Internal": "i", "Accept": "*/*"}
+
+
+@pytest.mark.parametrize(
+    ("secrets", "text", "expected"),
+    [
+        (["hunter22"], "login with hunter22 failed", "login with <redacted> failed"),
+        (["abcd", "abcdef"], "x abcdef y abcd", "x <redacted> y <redacted>"),
+        (["a.b*c"], "regex a.b*c and axbbc", "regex <redacted> and axbbc"),
+        (["abc"], "too short abc", "too short abc"),
+        ([""], "empty ignored", "empty ignored"),
+        ([], "see https://ops:pw@bank.example/x", "see https://<redacted>@bank.example/x"),
+        (["t0ken"], "t0kent0ken", "<redacted><redacted>"),
+    ],
+)
+def test_redactor_scrub(secrets: list[str], text: str, expected: str) -> None:
+    assert Redactor(secrets).scrub(text) == expected
+
+
+def test_redactor_is_immutable_and_extends() -> None:
+    base = Redactor(["first-secret"])
+    more = base.with_secrets(["second-secret"])
+    assert base.secrets == frozenset({"first-secret"})
+    assert more.secrets == frozenset({"first-secret", "second-secret"})
+    assert more.scrub("first-secret second-secret") == "<redacted> <redacted>"
+
+
+def _record(msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    return logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, exc_info)
+
+
+@pytest.mark.parametrize(
+    ("msg", "args", "expected"),
+    [
+        ("token is %s", ("s3cr3t-token",), "token is <redacted>"),
+        ("plain s3cr3t-token text", (), "plain <redacted> text"),
+        ("%s and %d", ("s3cr3t-token", 5), "<redacted> and 5"),
+        ("nothing here", (), "nothing here"),
+        ("bad format %d", ("s3cr3t-token",), "bad format %d ('<redacted>',)"),
+    ],
+)
+def test_log_filter_scrubs_message_and_args(
+    msg: str, args: tuple[object, ...], expected: str
+) -> None:
+    record = _record(msg, *args)
+    assert Redactor(["s3cr3t-token"]).log_filter().filter(record) is True
+    assert record.getMessage() == expected
+
+
+def test_log_filter_scrubs_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.redact")
+    redacting = RedactingFilter(Redactor(["s3cr3t-token"]))
+    caplog.handler.addFilter(redacting)
+    try:
+        raise RuntimeError("failed with s3cr3t-token")
+    except RuntimeError:
+        logger.exception("probe %s raised", "s3cr3t-token")
+    finally:
+        caplog.handler.removeFilter(redacting)
+    assert "s3cr3t-token" not in caplog.text
+    assert "probe <redacted> raised" in caplog.text
+    assert "RuntimeError: failed with <redacted>" in caplog.text
