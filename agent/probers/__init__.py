@@ -5,4 +5,6 @@ from __future__ import annotations
 from agent.probers import dns, http, tcp, tls
 from agent.probers.base import ProberSpec
 
-REGISTRY: dict[str, ProberSpec] = {spec.kind: spec for spec in (http.SPEC, tcp.SPEC, dns.SPEC, tls.SPEC)}
+REGISTRY: dict[str, ProberSpec] = {
+    spec.kind: spec for spec in (http.SPEC, tcp.SPEC, dns.SPEC, tls.SPEC)
+}

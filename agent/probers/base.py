@@ -63,7 +63,7 @@ class Prober(Protocol):
     deadline, evaluates conditions and thresholds over ``context.facts`` and builds the Result.
     """
 
-    def __call__(self, config: Any, context: ProbeContext) -> Awaitable[None]: ...
+    def __call__(self, config: Any, context: ProbeContext, /) -> Awaitable[None]: ...
 
 
 @dataclass(frozen=True, slots=True)

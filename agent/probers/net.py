@@ -18,7 +18,8 @@ def connect_error(exc: BaseException) -> ProbeFailed:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ProbeFailed(Reason.TLS_ERROR, f"certificate verify failed: {exc.verify_message}")
     if isinstance(exc, ssl.SSLError):
-        return ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {exc.reason or exc}")
+        detail = getattr(exc, "reason", None) or exc  # only OpenSSL-raised errors have it
+        return ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {detail}")
     if isinstance(exc, ConnectionRefusedError):
         return ProbeFailed(Reason.CONNECT_REFUSED, "connection refused")
     if isinstance(exc, socket.gaierror):

@@ -36,7 +36,11 @@ async def probe(config: TcpProbe, ctx: ProbeContext) -> None:
     host, port = split_host_port(config.address)
     tls_context = ctx.shared.ssl_context(config.tls_config) if config.tls else None
     reader, writer = await open_connection(
-        ctx, host, port, tls=tls_context, server_hostname=config.tls_config.server_name or host,
+        ctx,
+        host,
+        port,
+        tls=tls_context,
+        server_hostname=config.tls_config.server_name or host,
         ip_protocol=config.ip_protocol,
     )
     try:

@@ -65,7 +65,8 @@ def peer_chain(ssl_object: Any) -> list[x509.Certificate]:
         getter = getattr(inner, name, None)
         chain = getter() if getter else None
         if chain:
-            return [x509.load_der_x509_certificate(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain]  # type: ignore[attr-defined]
+            der_format = ssl._ssl.ENCODING_DER  # type: ignore[attr-defined]
+            return [x509.load_der_x509_certificate(c.public_bytes(der_format)) for c in chain]
     der = ssl_object.getpeercert(binary_form=True)
     return [x509.load_der_x509_certificate(der)] if der else []
 

@@ -1,0 +1,1 @@
+"""Real loopback peers (HTTP, TLS, raw TCP) that tests start on port 0."""
