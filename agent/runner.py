@@ -21,7 +21,8 @@ from agent.results import ConditionOutcome, Reason, Result
 
 
 class Condition(Protocol):
-    text: str
+    @property
+    def text(self) -> str: ...
 
     @property
     def reason(self) -> Reason: ...
@@ -73,9 +74,11 @@ async def execute(
     if reason is None:
         ctx.facts["RESPONSE_TIME"] = duration
         outcomes = tuple(c.evaluate(ctx.facts) for c in conditions)
-        failed = next((c for c, o in zip(conditions, outcomes, strict=True) if not o.success), None)
-        if failed is not None:
-            reason = failed.reason
+        first_failed = next(
+            (c for c, o in zip(conditions, outcomes, strict=True) if not o.success), None
+        )
+        if first_failed is not None:
+            reason = first_failed.reason
             message = "; ".join(o.observed for o in outcomes if not o.success)
     return Result(
         probe_id=probe_id,

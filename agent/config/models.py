@@ -39,12 +39,37 @@ class Threshold(Frozen):
     critical: Level | None = None
 
 
+class StateSettings(Frozen):
+    """Hysteresis and flapping, like Gatus and Icinga: one lost packet must not page anyone."""
+
+    failures_to_down: int = Field(default=3, ge=1, le=100)
+    successes_to_recover: int = Field(default=2, ge=1, le=100)
+    flapping_window: PositiveDuration = 600.0
+    flapping_changes: int = Field(default=6, ge=2, le=1000)
+
+
 class AgentSettings(Frozen):
-    listen: str = Field(":9469", description="host:port of the HTTP listener")
+    listen: str = Field(default=":9469", description="host:port of the HTTP listener")
+    name: str | None = Field(
+        default=None, description="this agent's name; default $POD_NAME, else the host name"
+    )
+    location: str | None = Field(
+        default=None, description="zone or site; default $OVERSIGHT_LOCATION, else unset"
+    )
     interval: PositiveDuration = 30.0
     timeout: PositiveDuration = 10.0
-    concurrency: int = Field(256, ge=1, le=100_000, description="probes in flight at most")
+    concurrency: int = Field(default=256, ge=1, le=100_000, description="probes in flight at most")
     labels: dict[LabelName, str] = Field(default_factory=dict)
+    state: StateSettings = StateSettings()
+
+    @model_validator(mode="after")
+    def _reserved_labels(self) -> AgentSettings:
+        reserved = {"pattern", "integration", "scope", "probe", "agent", "location"} & set(
+            self.labels
+        )
+        if reserved:
+            raise ValueError(f"labels {sorted(reserved)} are set by the agent itself")
+        return self
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> AgentSettings:
@@ -98,9 +123,22 @@ ProbeConfig: type[ProbeCommon] = create_model(  # type: ignore[call-overload]
 )
 
 
+Ratio = Annotated[float, BeforeValidator(_level), Field(gt=0, lt=1)]
+
+# Availability objective by criticality when an integration sets none.
+DEFAULT_OBJECTIVES = {"critical": 0.999, "high": 0.995, "medium": 0.99, "low": 0.95}
+
+
+class SloConfig(Frozen):
+    availability: Ratio | None = Field(
+        default=None, description="objective such as 99.9% or 0.999; default by criticality"
+    )
+
+
 class IntegrationConfig(Frozen):
     scope: Literal["external", "internal"]
     criticality: Literal["critical", "high", "medium", "low"] = "medium"
+    slo: SloConfig = SloConfig()
     owner: str | None = None
     runbook: str | None = None
     description: str = ""

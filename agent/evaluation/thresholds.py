@@ -48,7 +48,10 @@ class ThresholdRule:
         value = self.signal.read(duration, values)
         if value is None:
             return None
-        for severity, limit in ((Severity.CRITICAL, self.critical), (Severity.WARNING, self.warning)):
+        for severity, limit in (
+            (Severity.CRITICAL, self.critical),
+            (Severity.WARNING, self.warning),
+        ):
             if limit is None:
                 continue
             if (value > limit) if self.signal.higher_is_worse else (value < limit):
@@ -56,5 +59,7 @@ class ThresholdRule:
         return None
 
 
-def check_all(rules: tuple[ThresholdRule, ...], duration: float, values: Mapping[str, Any]) -> tuple[Breach, ...]:
+def check_all(
+    rules: tuple[ThresholdRule, ...], duration: float, values: Mapping[str, Any]
+) -> tuple[Breach, ...]:
     return tuple(b for rule in rules if (b := rule.check(duration, values)) is not None)

@@ -1,0 +1,224 @@
+"""The ``oversight`` command: run, check, probe, demo, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import platform
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent import __version__
+from agent.config import ConfigError
+
+if TYPE_CHECKING:
+    from agent.redact import Redactor
+
+EPILOG = """\
+examples:
+  oversight demo                          simulated bill_pay, account and client integrations
+  oversight check -c oversight.yaml       validate a config; errors name file, line and key
+  oversight probe -c oversight.yaml       run every probe once and print a table
+  oversight run -c oversight.yaml         run the agent (reload with SIGHUP or POST /-/reload)
+
+config reference: README.md; a complete example: examples/oversight.yaml
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oversight",
+        description="Oversight: a sidecar agent that probes integrations for health, performance "
+        "and compliance, and exports Prometheus metrics.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument(
+            "--log-level",
+            default="info",
+            choices=["debug", "info", "warning", "error"],
+            help="default: info",
+        )
+        sub.add_argument(
+            "--log-format",
+            default="text",
+            choices=["text", "json"],
+            help="text for people, json for log pipelines (default: text)",
+        )
+        return sub
+
+    run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
+    run.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
+    run.add_argument(
+        "--listen",
+        help="host:port to serve on; overrides agent.listen (default :9469, all interfaces)",
+    )
+
+    check = command("check", "Validate a config file; print every problem with file, line, key.")
+    check.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
+
+    probe = command("probe", "Run every probe once, print a table; exit 1 if any fails.")
+    probe.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
+    probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    demo = command(
+        "demo", "Start simulated integrations with scripted faults and an agent watching them."
+    )
+    demo.add_argument(
+        "--listen",
+        default="127.0.0.1:9469",
+        help="host:port for the agent (default 127.0.0.1:9469)",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+
+    command("version", "Print the version.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"oversight {__version__} (python {platform.python_version()})")
+        return 0
+    from agent.logs import setup_logging
+    from agent.redact import Redactor
+
+    empty = Redactor(frozenset())
+    current: list[Callable[[], Redactor]] = [lambda: empty]  # the running App's, once there is one
+    setup_logging(args.log_level, args.log_format, lambda: current[0]())
+    try:
+        if args.command == "check":
+            return _check(args.config)
+        if args.command == "probe":
+            return asyncio.run(_probe(args.config, args.json))
+        if args.command == "run":
+            return asyncio.run(_run(args.config, args.listen, current))
+        if args.command == "demo":
+            return asyncio.run(_demo(args.listen, args.duration, current))
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _check(path: Path) -> int:
+    from agent.app import load_plan
+
+    plan = load_plan(path)
+    kinds: dict[str, int] = {}
+    for probe in plan.probes.values():
+        kinds[probe.kind] = kinds.get(probe.kind, 0) + 1
+    scopes = [i.scope for i in plan.integrations.values()]
+    print(
+        f"{path}: ok: {len(plan.pattern_owners)} patterns, {len(plan.integrations)} integrations "
+        f"({scopes.count('external')} external, {scopes.count('internal')} internal), "
+        f"{len(plan.probes)} probes ("
+        + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        + ")"
+    )
+    return 0
+
+
+async def _probe(path: Path, as_json: bool) -> int:
+    from agent.app import load_plan
+    from agent.probe_once import probe_all, render_table
+
+    plan = load_plan(path)
+    results = await probe_all(plan)
+    if as_json:
+        print(json.dumps(results, indent=1))
+    else:
+        print(render_table(results))
+    return 0 if all(r["success"] for r in results) else 1
+
+
+async def _serve_until_signal(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run(path: Path, listen: str | None, current: list[Callable[[], Redactor]]) -> int:
+    from agent.app import App
+    from agent.web import serve
+
+    app = App(path, listen=listen)
+    current[0] = lambda: app.redactor
+    runner = await serve(app)
+    await app.start()
+    print(
+        f"oversight {__version__} listening on {app.listen} (metrics at /metrics)", file=sys.stderr
+    )
+    stop = asyncio.Event()
+    try:
+        await _serve_until_signal(stop)
+    finally:
+        await app.stop()
+        await runner.cleanup()
+    return 0
+
+
+async def _demo(listen: str, duration: float | None, current: list[Callable[[], Redactor]]) -> int:
+    from agent.app import App
+    from agent.demo.services import start_services
+    from agent.demo.timeline import run_timeline
+    from agent.web import serve
+
+    workdir = Path(tempfile.mkdtemp(prefix="oversight-demo-"))
+    services = await start_services(workdir)
+    config_path = workdir / "oversight.yaml"
+    config_path.write_text(services.config_yaml(listen))
+    app = App(config_path, listen=listen)
+    current[0] = lambda: app.redactor
+    runner = await serve(app)
+    await app.start()
+    timeline = asyncio.create_task(run_timeline(services))
+    base = f"http://{listen}"
+    print(
+        f"""
+Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.plan.probes)} probes.
+  status page   {base}/
+  status API    {base}/api/v1/status
+  metrics       {base}/metrics
+  config        {config_path}  (edit it, then: curl -X POST {base}/-/reload)
+Faults start within the first minute and repeat. Ctrl-C stops the demo.
+""",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    if duration is not None:
+        asyncio.get_running_loop().call_later(duration, stop.set)
+    try:
+        await _serve_until_signal(stop)
+    finally:
+        timeline.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timeline  # its clean-up heals the services before they stop
+        await app.stop()
+        await runner.cleanup()
+        await services.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Integration state from its probes' results: ok, degraded, down, impacted, unknown.
+
+A probe counts as down after ``failures_to_down`` failures in a row and as up again after
+``successes_to_recover`` successes (hysteresis, like Gatus and Icinga), so one lost packet does
+not flip a state; from ``unknown`` the first result decides, as there is no history to protect.
+An integration that is down while something it depends on (transitively) is down is
+``impacted``, with the root cause named: the fault is elsewhere, so it must not page anyone.
+Too many changes within a window mark it flapping. The counters live here, not in results.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from agent.config.models import StateSettings
+from agent.plan import IntegrationPlan, Plan
+from agent.results import Result
+
+
+class State(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    IMPACTED = "impacted"
+    UNKNOWN = "unknown"
+
+
+STALE_AFTER_INTERVALS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationStatus:
+    state: State
+    reason: str  # one line a person can read: which probe, what it saw
+    since: float
+    root_cause: str | None = None  # pattern/name of the down dependency, when impacted
+    flapping: bool = False
+    changes: int = 0  # state changes since the agent started
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    integration: str
+    old: State
+    new: State
+    at: float
+    reason: str
+    root_cause: str | None = None
+
+
+@dataclass(slots=True)
+class _ProbeHealth:
+    up: bool | None = None
+    successes: int = 0  # in a row
+    failures: int = 0  # in a row
+
+
+@dataclass(slots=True)
+class _Memory:
+    base: State = State.UNKNOWN  # from its own probes, before dependencies
+    base_reason: str = "no result yet"
+    status: IntegrationStatus | None = None
+    changes_at: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+class StateTracker:
+    """Feeds on results, one at a time; keeps every integration's status current.
+
+    Work per result is proportional to the integration's probes and its dependants, not to
+    the whole plan; staleness is found by ``sweep``, which the App calls every few seconds.
+    """
+
+    def __init__(self, plan: Plan, latest: Mapping[str, Result], now: float) -> None:
+        self._latest = latest
+        self._health: dict[str, _ProbeHealth] = {}
+        self._memory: dict[str, _Memory] = {}
+        self.set_plan(plan, now)
+
+    def set_plan(self, plan: Plan, now: float) -> list[Transition]:
+        """Adopt a (re)loaded plan: drop what left, keep what stayed, recompute everything."""
+        self.plan = plan
+        self.settings: StateSettings = plan.agent.state
+        self._health = {k: v for k, v in self._health.items() if k in plan.probes}
+        self._memory = {k: self._memory.get(k, _Memory()) for k in plan.integrations}
+        self._dependants: dict[str, list[str]] = {k: [] for k in plan.integrations}
+        for key, integration in plan.integrations.items():
+            for dep in integration.depends_on:
+                self._dependants[dep].append(key)
+        for key in plan.integrations:
+            self._recompute_base(key, now)
+        return [t for key in plan.integrations if (t := self._settle(key, now))]
+
+    def forget_probe(self, probe_id: str) -> None:
+        self._health.pop(probe_id, None)
+
+    def observe(self, result: Result, now: float) -> list[Transition]:
+        """Take one result; return the state changes it caused (its integration and dependants)."""
+        health = self._health.setdefault(result.probe_id, _ProbeHealth())
+        if result.success:
+            health.failures, health.successes = 0, health.successes + 1
+            if health.up is None or health.successes >= self.settings.successes_to_recover:
+                health.up = True
+        else:
+            health.successes, health.failures = 0, health.failures + 1
+            if health.up is None or health.failures >= self.settings.failures_to_down:
+                health.up = False
+        probe = self.plan.probes.get(result.probe_id)
+        if probe is None:
+            return []
+        key = f"{probe.pattern}/{probe.integration}"
+        self._recompute_base(key, now)
+        return self._settle_with_dependants(key, now)
+
+    def sweep(self, now: float) -> list[Transition]:
+        """Re-derive every state, so results that stopped arriving turn into ``unknown``."""
+        changed = []
+        for key in self.plan.integrations:
+            before = self._memory[key].base
+            self._recompute_base(key, now)
+            if self._memory[key].base != before:
+                changed += self._settle_with_dependants(key, now)
+        return changed
+
+    def probe_up(self, probe_id: str) -> bool | None:
+        health = self._health.get(probe_id)
+        return None if health is None else health.up
+
+    def status(self, key: str) -> IntegrationStatus:
+        status = self._memory[key].status
+        assert status is not None
+        return status
+
+    def statuses(self) -> dict[str, IntegrationStatus]:
+        return {key: self.status(key) for key in self.plan.integrations}
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _recompute_base(self, key: str, now: float) -> None:
+        integration = self.plan.integrations[key]
+        memory = self._memory[key]
+        memory.base, memory.base_reason = self._base(integration, now)
+
+    def _base(self, integration: IntegrationPlan, now: float) -> tuple[State, str]:
+        down, degraded, unknown = [], [], []
+        for probe_id in integration.probes:
+            probe = self.plan.probes[probe_id]
+            result = self._latest.get(probe_id)
+            up = self.probe_up(probe_id)
+            if result is None or up is None:
+                unknown.append(f"{probe.name}: no result yet")
+            elif now - result.started > STALE_AFTER_INTERVALS * probe.interval + probe.timeout:
+                unknown.append(f"{probe.name}: no result for {now - result.started:.0f}s")
+            elif not up:
+                last = result if not result.success else None
+                detail = f"{last.reason}: {last.message}" if last else "recovering"
+                down.append(f"{probe.name}: {detail}")
+            elif result.breaches:
+                texts = [
+                    f"{b.signal} {b.severity} ({b.value:.3g} vs {b.limit:.3g})"
+                    for b in result.breaches
+                ]
+                degraded.append(f"{probe.name}: {', '.join(texts)}")
+        if down:
+            return State.DOWN, "; ".join(down)
+        if unknown:
+            return State.UNKNOWN, "; ".join(unknown)
+        if degraded:
+            return State.DEGRADED, "; ".join(degraded)
+        return State.OK, ""
+
+    def _root_cause(self, key: str) -> str | None:
+        """The first down dependency (depth first) none of whose own dependencies is down."""
+        seen: set[str] = set()
+
+        def walk(node: str) -> str | None:
+            for dep in self.plan.integrations[node].depends_on:
+                if dep in seen:
+                    continue
+                seen.add(dep)
+                deeper = walk(dep)
+                if deeper is not None:
+                    return deeper
+                if self._memory[dep].base is State.DOWN:
+                    return dep
+            return None
+
+        return walk(key)
+
+    def _settle_with_dependants(self, key: str, now: float) -> list[Transition]:
+        transitions = []
+        queue, seen = deque([key]), {key}
+        while queue:
+            node = queue.popleft()
+            if (t := self._settle(node, now)) is not None:
+                transitions.append(t)
+            for dependant in self._dependants[node]:
+                if dependant not in seen:
+                    seen.add(dependant)
+                    queue.append(dependant)
+        return transitions
+
+    def _settle(self, key: str, now: float) -> Transition | None:
+        memory = self._memory[key]
+        state, reason, cause = memory.base, memory.base_reason, None
+        if state is State.DOWN:
+            cause = self._root_cause(key)
+            if cause is not None:
+                state = State.IMPACTED
+                reason = f"{cause} is down; {reason}"
+        old = memory.status
+        window = self.settings.flapping_window
+        if old is not None and old.state is state:
+            flapping = (
+                _count_since(memory.changes_at, now - window) >= self.settings.flapping_changes
+            )
+            memory.status = IntegrationStatus(
+                state, reason, old.since, cause, flapping, old.changes
+            )
+            return None
+        if old is not None:
+            memory.changes_at.append(now)
+        flapping = _count_since(memory.changes_at, now - window) >= self.settings.flapping_changes
+        changes = old.changes + 1 if old is not None else 0
+        memory.status = IntegrationStatus(state, reason, now, cause, flapping, changes)
+        if old is None:
+            return None
+        return Transition(key, old.state, state, now, reason, cause)
+
+
+def _count_since(times: deque[float], since: float) -> int:
+    while times and times[0] < since:
+        times.popleft()
+    return len(times)

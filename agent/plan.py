@@ -1,0 +1,272 @@
+"""The immutable plan: every probe to run, resolved, checked and compiled once per (re)load."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from agent.conditions.parser import ConditionError, compile_condition
+from agent.config import ConfigError, LoadedConfig, Problem
+from agent.config.models import DEFAULT_OBJECTIVES, AgentSettings, Config, ExportersConfig
+from agent.evaluation.thresholds import SIGNALS, ThresholdRule
+from agent.probers import REGISTRY
+from agent.runner import Condition
+
+# Prometheus label values the agent sets on every series of a probe, in this order.
+PROBE_LABELS = ("pattern", "integration", "scope", "probe")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePlan:
+    id: str  # pattern/integration/probe: stable across reloads
+    pattern: str
+    integration: str
+    name: str
+    kind: str
+    scope: str
+    interval: float
+    timeout: float
+    settings: Any  # the kind's frozen config model
+    conditions: tuple[Condition, ...]
+    thresholds: tuple[ThresholdRule, ...]
+    target: str  # secret-free, for labels and tables
+    digest: str  # changes iff the probe's config changed
+
+    @property
+    def labels(self) -> tuple[str, str, str, str]:
+        return (self.pattern, self.integration, self.scope, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationPlan:
+    key: str  # pattern/name
+    pattern: str
+    name: str
+    scope: str
+    criticality: str
+    owner: str
+    runbook: str
+    description: str
+    depends_on: tuple[str, ...]
+    probes: tuple[str, ...]  # probe ids
+    availability_objective: float  # e.g. 0.999
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    agent: AgentSettings
+    exporters: ExportersConfig
+    pattern_owners: Mapping[str, str]
+    integrations: Mapping[str, IntegrationPlan]
+    probes: Mapping[str, ProbePlan]
+    digest: str
+    source: str
+    secrets: frozenset[str]
+    const_labels: tuple[tuple[str, str], ...]  # agent.labels plus agent and location
+
+
+def build_plan(loaded: LoadedConfig) -> Plan:
+    """Check what a model cannot check alone and compile; raise ConfigError with every problem."""
+    config = loaded.config
+    problems: list[Problem] = []
+    integrations: dict[str, IntegrationPlan] = {}
+    probes: dict[str, ProbePlan] = {}
+    for pattern_name, pattern in config.patterns.items():
+        for name, integration in pattern.integrations.items():
+            ipath: tuple[str | int, ...] = ("patterns", pattern_name, "integrations", name)
+            probe_ids = []
+            for probe_name, probe in integration.probes.items():
+                ppath = (*ipath, "probes", probe_name)
+                compiled = _compile_probe(
+                    loaded,
+                    config,
+                    ppath,
+                    pattern_name,
+                    name,
+                    integration.scope,
+                    probe_name,
+                    probe,
+                    problems,
+                )
+                if compiled is not None:
+                    probes[compiled.id] = compiled
+                    probe_ids.append(compiled.id)
+            integrations[f"{pattern_name}/{name}"] = IntegrationPlan(
+                key=f"{pattern_name}/{name}",
+                pattern=pattern_name,
+                name=name,
+                scope=integration.scope,
+                criticality=integration.criticality,
+                owner=integration.owner or pattern.owner or "unowned",
+                runbook=integration.runbook or "",
+                description=integration.description,
+                depends_on=integration.depends_on,
+                probes=tuple(probe_ids),
+                availability_objective=(
+                    integration.slo.availability or DEFAULT_OBJECTIVES[integration.criticality]
+                ),
+            )
+    problems += _dependency_problems(loaded, config, integrations)
+    if problems:
+        raise ConfigError(tuple(sorted(problems, key=lambda p: (p.line or 0, p.path))))
+    return Plan(
+        agent=config.agent,
+        exporters=config.exporters,
+        pattern_owners=MappingProxyType(
+            {n: p.owner or "unowned" for n, p in config.patterns.items()}
+        ),
+        integrations=MappingProxyType(integrations),
+        probes=MappingProxyType(probes),
+        digest=loaded.digest,
+        source=loaded.path,
+        secrets=loaded.secrets,
+        const_labels=_const_labels(config.agent),
+    )
+
+
+def _const_labels(agent: AgentSettings) -> tuple[tuple[str, str], ...]:
+    """Labels on every series: the configured ones, then who is watching and from where.
+
+    Several agents (sidecars in different zones) may watch one partner; ``agent`` and
+    ``location`` let alert rules count how many of them see it down.
+    """
+    name = agent.name or os.environ.get("POD_NAME") or socket.gethostname()
+    location = agent.location or os.environ.get("OVERSIGHT_LOCATION")
+    labels = [*agent.labels.items(), ("agent", name)]
+    if location:
+        labels.append(("location", location))
+    return tuple(labels)
+
+
+def _compile_probe(
+    loaded: LoadedConfig,
+    config: Config,
+    path: tuple[str | int, ...],
+    pattern: str,
+    integration: str,
+    scope: str,
+    name: str,
+    probe: Any,
+    problems: list[Problem],
+) -> ProbePlan | None:
+    spec = REGISTRY[probe.kind]
+    interval = probe.interval or config.agent.interval
+    timeout = probe.timeout or min(config.agent.timeout, interval)
+    before = len(problems)
+    if timeout > interval:
+        problems.append(
+            loaded.problem(
+                (*path, "timeout"),
+                f"timeout {timeout:g}s is longer than the interval {interval:g}s",
+            )
+        )
+    conditions: list[Condition] = []
+    table = spec.fact_table()
+    texts = probe.conditions or spec.default_conditions
+    for index, text in enumerate(texts):
+        try:
+            conditions.append(compile_condition(text, table))
+        except ConditionError as exc:
+            problems.append(loaded.problem((*path, "conditions", index), str(exc)))
+    rules = []
+    for signal, levels in probe.thresholds.items():
+        if signal not in spec.signals:
+            known = ", ".join(spec.signals)
+            problems.append(
+                loaded.problem(
+                    (*path, "thresholds", signal),
+                    f"unknown signal {signal!r} for a {spec.kind} probe; known: {known}",
+                )
+            )
+            continue
+        rules.append(ThresholdRule(SIGNALS[signal], levels.warning, levels.critical))
+    if len(problems) > before:
+        return None
+    settings = probe.settings
+    digest = hashlib.sha256(probe.model_dump_json().encode()).hexdigest()[:16]
+    return ProbePlan(
+        id=f"{pattern}/{integration}/{name}",
+        pattern=pattern,
+        integration=integration,
+        name=name,
+        kind=spec.kind,
+        scope=scope,
+        interval=interval,
+        timeout=timeout,
+        settings=settings,
+        conditions=tuple(conditions),
+        thresholds=tuple(rules),
+        target=spec.target(settings),
+        digest=digest,
+    )
+
+
+def _dependency_problems(
+    loaded: LoadedConfig, config: Config, integrations: Mapping[str, IntegrationPlan]
+) -> list[Problem]:
+    problems = []
+    for key, integration in integrations.items():
+        for index, dep in enumerate(integration.depends_on):
+            path = (
+                "patterns",
+                integration.pattern,
+                "integrations",
+                integration.name,
+                "depends_on",
+                index,
+            )
+            if dep == key:
+                problems.append(loaded.problem(path, f"{key} depends on itself"))
+            elif dep not in integrations:
+                hint = _closest(dep, integrations)
+                problems.append(
+                    loaded.problem(
+                        path, f"{dep!r} is not a configured integration (pattern/name){hint}"
+                    )
+                )
+    for cycle in _cycles(integrations):
+        first = integrations[cycle[0]]
+        where: tuple[str | int, ...] = ("patterns", first.pattern, "integrations", first.name)
+        problems.append(
+            loaded.problem((*where, "depends_on"), "dependency cycle: " + " -> ".join(cycle))
+        )
+    return problems
+
+
+def _closest(name: str, known: Mapping[str, Any]) -> str:
+    match = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _cycles(integrations: Mapping[str, IntegrationPlan]) -> list[list[str]]:
+    """Each dependency cycle once, starting from its first member in config order."""
+    cycles: list[list[str]] = []
+    seen_in_cycle: set[str] = set()
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(key: str, stack: list[str]) -> None:
+        state[key] = 1
+        stack.append(key)
+        for dep in integrations[key].depends_on:
+            if dep not in integrations or dep == key:
+                continue
+            if state.get(dep) == 1:
+                cycle = [*stack[stack.index(dep) :], dep]
+                if not seen_in_cycle.intersection(cycle):
+                    cycles.append(cycle)
+                    seen_in_cycle.update(cycle)
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[key] = 2
+
+    for key in integrations:
+        if key not in state:
+            visit(key, [])
+    return cycles

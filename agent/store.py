@@ -1,0 +1,82 @@
+"""The one source of truth: the latest result and running totals of every probe."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from agent.results import Reason, Result
+
+# Probe latency buckets (seconds): loopback to a slow partner across the internet.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class ProbeTotals:
+    """Running totals for one probe; fixed size, so the store stays bounded."""
+
+    successes: int = 0
+    failures: dict[Reason, int] = field(default_factory=dict)
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    duration_sum: float = 0.0
+    exemplar: tuple[str, float, float] | None = None  # trace id, value, unix time
+
+    def add(self, result: Result) -> None:
+        if result.success:
+            self.successes += 1
+        else:
+            reason = result.reason or Reason.INTERNAL_ERROR
+            self.failures[reason] = self.failures.get(reason, 0) + 1
+        self.bucket_counts[bisect.bisect_left(DURATION_BUCKETS, result.duration)] += 1
+        self.duration_sum += result.duration
+        if result.trace_id:
+            self.exemplar = (result.trace_id, result.duration, result.started)
+
+    @property
+    def runs(self) -> int:
+        return self.successes + sum(self.failures.values())
+
+
+class ResultStore:
+    """Latest result per probe plus totals. Only the App writes; views read.
+
+    Everything runs on one event loop and the views render synchronously, so readers see a
+    consistent store without locks or copies.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[str, Result] = {}
+        self._totals: dict[str, ProbeTotals] = {}
+
+    def record(self, result: Result) -> Result | None:
+        """Store ``result``; return the result it replaces (for change detection)."""
+        previous = self._latest.get(result.probe_id)
+        self._latest[result.probe_id] = result
+        totals = self._totals.get(result.probe_id)
+        if totals is None:
+            totals = self._totals[result.probe_id] = ProbeTotals()
+        totals.add(result)
+        return previous
+
+    def retain(self, probe_ids: Iterable[str]) -> None:
+        """Forget probes that are no longer configured (after a reload)."""
+        keep = set(probe_ids)
+        for key in [k for k in self._latest if k not in keep]:
+            del self._latest[key]
+        for key in [k for k in self._totals if k not in keep]:
+            del self._totals[key]
+
+    def forget(self, probe_id: str) -> None:
+        """Drop one probe's history (its config changed: old numbers no longer describe it)."""
+        self._latest.pop(probe_id, None)
+        self._totals.pop(probe_id, None)
+
+    @property
+    def latest(self) -> Mapping[str, Result]:
+        return MappingProxyType(self._latest)
+
+    @property
+    def totals(self) -> Mapping[str, ProbeTotals]:
+        return MappingProxyType(self._totals)

@@ -1,0 +1,92 @@
+"""The agent's HTTP listener: /metrics, /healthz, /readyz, /api/v1/status, /, /-/reload."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+
+from agent.status import render_page, status_document
+from exporters.prometheus import SnapshotCollector
+
+if TYPE_CHECKING:
+    from agent.app import App
+
+
+def make_web_app(app: App) -> web.Application:
+    """Routes over one App; the registry is built once, the metrics at each scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(app.snapshot))
+    ProcessCollector(registry=registry)
+
+    async def metrics(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = encoder(registry)
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        ready, reason = app.ready
+        return web.Response(text=reason + "\n", status=200 if ready else 503)
+
+    async def status(_: web.Request) -> web.Response:
+        document = status_document(app.snapshot(), app.redactor)
+        return web.Response(text=json.dumps(document, indent=1), content_type="application/json")
+
+    async def page(_: web.Request) -> web.Response:
+        html = render_page(status_document(app.snapshot(), app.redactor))
+        return web.Response(text=html, content_type="text/html")
+
+    async def reload(_: web.Request) -> web.Response:
+        outcome = await app.reload()
+        if outcome.ok:
+            return web.Response(text="reloaded\n")
+        return web.Response(
+            text="reload failed, running config kept:\n" + "\n".join(outcome.errors) + "\n",
+            status=400,
+        )
+
+    web_app = web.Application()
+    web_app.add_routes(
+        [
+            web.get("/metrics", metrics),
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/api/v1/status", status),
+            web.get("/", page),
+            web.post("/-/reload", reload),
+        ]
+    )
+    return web_app
+
+
+def split_listen(listen: str) -> tuple[str | None, int]:
+    """``host:port``, ``:port`` (all interfaces) or ``[::1]:port``."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"listen address {listen!r} is not host:port")
+    return (host.strip("[]") or None), int(port)
+
+
+async def serve(app: App) -> web.AppRunner:
+    """Start the listener; the caller cleans up the returned runner."""
+    runner = web.AppRunner(make_web_app(app), access_log=None)
+    await runner.setup()
+    host, port = split_listen(app.listen)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port actually bound (for ``:0`` in tests and the demo)."""
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            return int(server.sockets[0].getsockname()[1])
+    raise RuntimeError("listener is not bound")

@@ -1,0 +1,174 @@
+"""The Prometheus view: metric families built from the snapshot at scrape time."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.samples import Exemplar
+
+from agent import __version__
+from agent.evaluation.state import State
+from agent.scheduler import LAG_BUCKETS
+from agent.snapshot import Snapshot
+from agent.store import DURATION_BUCKETS
+from exporters import names as n
+from exporters.names import Family
+
+_KINDS = {
+    "gauge": GaugeMetricFamily,
+    "counter": CounterMetricFamily,
+    "histogram": HistogramMetricFamily,
+}
+
+
+class _Families:
+    """Families of one scrape, created on first use so an unused family is not rendered empty."""
+
+    def __init__(self, const_names: Sequence[str], const_values: Sequence[str]) -> None:
+        self._const_names = tuple(const_names)
+        self._const_values = tuple(const_values)
+        self._families: dict[str, Any] = {}
+
+    def add(self, family: Family, labels: Sequence[str], value: float, **kw: Any) -> None:
+        metric = self._families.get(family.name)
+        if metric is None:
+            metric = self._families[family.name] = _KINDS[family.type](
+                family.name, family.help, labels=family.labels + self._const_names
+            )
+        values = (*labels, *self._const_values)
+        if family.type == "histogram":
+            metric.add_metric(values, kw["buckets"], value)
+        else:
+            metric.add_metric(values, value)
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._families.values())
+
+
+def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
+    total, out = 0, []
+    for bound, count in zip((*bounds, float("inf")), counts, strict=True):
+        total += count
+        out.append(("+Inf" if bound == float("inf") else repr(bound), float(total)))
+    return out
+
+
+class SnapshotCollector:
+    """A prometheus_client collector over ``snapshot()``; register it on a fresh registry."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        return []  # built at scrape time; nothing to check at registration
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot()
+        const = snap.plan.const_labels
+        out = _Families([k for k, _ in const], [v for _, v in const])
+        self._probes(snap, out)
+        self._integrations(snap, out)
+        self._agent(snap, out)
+        yield from out
+
+    def _probes(self, snap: Snapshot, out: _Families) -> None:
+        for probe in snap.plan.probes.values():
+            labels = probe.labels
+            out.add(n.PROBE_INFO, (*labels, probe.kind, probe.target), 1)
+            out.add(n.PROBE_INTERVAL, labels, probe.interval)
+            for rule in probe.thresholds:
+                for severity, level in (("warning", rule.warning), ("critical", rule.critical)):
+                    if level is not None:
+                        out.add(n.PROBE_THRESHOLD, (*labels, rule.signal.name, severity), level)
+            totals = snap.totals.get(probe.id)
+            if totals is not None:
+                out.add(n.PROBE_RUNS, (*labels, "success"), totals.successes)
+                out.add(n.PROBE_RUNS, (*labels, "failure"), totals.runs - totals.successes)
+                for reason, count in totals.failures.items():
+                    out.add(n.PROBE_FAILURES, (*labels, reason.value), count)
+                buckets: list[Any] = _cumulative(DURATION_BUCKETS, totals.bucket_counts)
+                if totals.exemplar is not None:
+                    trace_id, value, at = totals.exemplar
+                    index = next(
+                        i for i, (le, _) in enumerate(buckets) if le == "+Inf" or value <= float(le)
+                    )
+                    le, count = buckets[index]
+                    buckets[index] = (le, count, Exemplar({"trace_id": trace_id}, value, at))
+                out.add(n.PROBE_DURATION_HISTOGRAM, labels, totals.duration_sum, buckets=buckets)
+            result = snap.latest.get(probe.id)
+            if result is None:
+                continue
+            out.add(n.PROBE_SUCCESS, labels, 1.0 if result.success else 0.0)
+            out.add(n.PROBE_DURATION, labels, result.duration)
+            out.add(n.PROBE_LAST_RUN, labels, result.started)
+            for phase, seconds in result.phases:
+                if phase == "resolve":
+                    out.add(n.PROBE_DNS_LOOKUP, labels, seconds)
+                family = n.PROBE_HTTP_PHASES if probe.kind == "http" else n.PROBE_PHASES
+                out.add(family, (*labels, phase), seconds)
+            for key, value in result.values:
+                value_family = n.VALUE_FAMILIES.get(key)
+                if value_family is not None:
+                    out.add(value_family, labels, value)
+            info = dict(result.info)
+            if "tls_version" in info:
+                out.add(n.TLS_VERSION_INFO, (*labels, info["tls_version"]), 1)
+            if "tls_cipher" in info:
+                out.add(n.TLS_CIPHER_INFO, (*labels, info["tls_cipher"]), 1)
+            if "ssl_leaf_fingerprint_sha256" in info:
+                chain = tuple(info.get(key, "") for _, key in n.SSL_CHAIN_KEYS)
+                out.add(n.SSL_CHAIN_INFO, (*labels, *chain), 1)
+
+    def _integrations(self, snap: Snapshot, out: _Families) -> None:
+        for key, integration in snap.plan.integrations.items():
+            labels = (integration.pattern, integration.name, integration.scope)
+            out.add(
+                n.INTEGRATION_INFO,
+                (*labels, integration.criticality, integration.owner, integration.runbook),
+                1,
+            )
+            out.add(
+                n.INTEGRATION_OBJECTIVE,
+                (*labels, "availability"),
+                integration.availability_objective,
+            )
+            status = snap.states.get(key)
+            current = status.state if status is not None else State.UNKNOWN
+            for state in State:
+                out.add(
+                    n.INTEGRATION_STATE, (*labels, state.value), 1.0 if state is current else 0.0
+                )
+            if status is None:
+                continue
+            out.add(n.INTEGRATION_STATE_SINCE, labels, status.since)
+            out.add(n.INTEGRATION_STATE_CHANGES, labels, status.changes)
+            out.add(n.INTEGRATION_FLAPPING, labels, 1.0 if status.flapping else 0.0)
+            if status.root_cause is not None:
+                out.add(n.INTEGRATION_ROOT_CAUSE, (*labels, status.root_cause), 1)
+
+    def _agent(self, snap: Snapshot, out: _Families) -> None:
+        health = snap.agent
+        out.add(n.BUILD_INFO, (__version__, platform.python_version()), 1)
+        out.add(n.AGENT_READY, (), 1.0 if health.ready else 0.0)
+        out.add(n.RELOAD_SUCCESSFUL, (), 1.0 if health.reload_successful else 0.0)
+        out.add(n.RELOAD_SUCCESS_TIME, (), health.last_reload_success)
+        stats = health.scheduler
+        out.add(
+            n.SCHEDULER_LAG, (), stats.lag_sum, buckets=_cumulative(LAG_BUCKETS, stats.lag_counts)
+        )
+        for reason, count in stats.skipped.items():
+            out.add(n.SCHEDULER_SKIPPED, (reason,), count)
+        out.add(n.PROBES_IN_FLIGHT, (), stats.in_flight)
+        kinds: dict[str, int] = {}
+        for probe in snap.plan.probes.values():
+            kinds[probe.kind] = kinds.get(probe.kind, 0) + 1
+        for kind, count in sorted(kinds.items()):
+            out.add(n.PROBES_CONFIGURED, (kind,), count)

@@ -1,0 +1,182 @@
+"""The App end to end on loopback: probes run, /metrics and the status API tell the truth,
+reload swaps only a valid config, readiness speaks of the agent alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from tests.conftest import StartAgent, sample
+
+CONFIG = """\
+agent:
+  labels: {{cluster: test}}
+patterns:
+  account:
+    owner: accounts-team
+    integrations:
+      ledger:
+        scope: external
+        criticality: critical
+        runbook: https://runbooks.example.com/ledger
+        probes:
+          port:
+            interval: 60s
+            timeout: 1s
+            tcp: {{address: "{up}"}}
+      account_service:
+        scope: internal
+        owner: account-sre
+        depends_on: [account/ledger]
+        probes:
+          port:
+            interval: 60s
+            timeout: 1s
+            tcp: {{address: "{down}"}}
+"""
+
+
+async def test_metrics_and_status_after_the_first_round(
+    start_agent: StartAgent, tcp_server: str, closed_port: str
+) -> None:
+    agent = await start_agent(CONFIG.format(up=tcp_server, down=closed_port))
+    await agent.wait_ready()
+    m = await agent.metrics()
+    ledger = {"pattern": "account", "integration": "ledger", "scope": "external", "probe": "port"}
+    service = {"pattern": "account", "integration": "account_service", "scope": "internal"}
+    assert sample(m, "probe_success", **ledger, cluster="test") == 1.0
+    assert sample(m, "probe_success", **service) == 0.0
+    assert sample(m, "oversight_probe_runs_total", **ledger, result="success") == 1.0
+    assert sample(m, "oversight_probe_failures_total", **service, reason="connect_refused") == 1.0
+    assert sample(m, "oversight_probe_phase_duration_seconds", **ledger, phase="connect") > 0
+    assert sample(m, "oversight_integration_state", **service, state="down") == 1.0
+    assert sample(m, "oversight_integration_state", **service, state="ok") == 0.0
+    assert sample(m, "oversight_integration_state", integration="ledger", state="ok") == 1.0
+    assert (
+        sample(
+            m,
+            "oversight_integration_info",
+            integration="account_service",
+            owner="account-sre",
+            criticality="medium",
+        )
+        == 1.0
+    )
+    assert (
+        sample(
+            m,
+            "oversight_integration_info",
+            integration="ledger",
+            owner="accounts-team",
+            runbook="https://runbooks.example.com/ledger",
+        )
+        == 1.0
+    )
+    assert (
+        sample(m, "oversight_probe_info", **ledger, kind="tcp", target=f"tcp://{tcp_server}") == 1.0
+    )
+    assert sample(m, "oversight_probe_duration_seconds_count", **ledger) == 1.0
+    assert sample(m, "oversight_probes_configured", kind="tcp") == 2.0
+    assert sample(m, "oversight_agent_ready") == 1.0
+    assert sample(m, "oversight_config_last_reload_successful") == 1.0
+    assert sample(m, "oversight_scheduler_lag_seconds_count") == 2.0
+
+    status, body = await agent.get("/api/v1/status")
+    doc = json.loads(body)
+    integrations = doc["patterns"]["account"]["integrations"]
+    assert status == 200 and doc["agent"]["ready"] is True
+    assert integrations["ledger"]["state"] == "ok"
+    assert integrations["account_service"]["state"] == "down"
+    assert integrations["account_service"]["depends_on"] == ["account/ledger"]
+    latest = integrations["account_service"]["probes"]["port"]["latest"]
+    assert latest["reason"] == "connect_refused" and latest["success"] is False
+    assert doc["summary"] == {"ok": 1, "degraded": 0, "down": 1, "impacted": 0, "unknown": 0}
+
+    status, page = await agent.get("/")
+    assert status == 200 and "account_service" in page and "connect_refused" in page
+
+
+async def test_openmetrics_is_served_when_asked_for(
+    start_agent: StartAgent, tcp_server: str, closed_port: str
+) -> None:
+    agent = await start_agent(CONFIG.format(up=tcp_server, down=closed_port))
+    await agent.wait_ready()
+    status, text = await agent.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert status == 200
+    assert text.rstrip().endswith("# EOF")
+    assert "oversight_probe_runs_total{" in text
+
+
+async def test_readiness_ignores_the_integrations_it_watches(
+    start_agent: StartAgent, closed_port: str
+) -> None:
+    agent = await start_agent(CONFIG.format(up=closed_port, down=closed_port))
+    await agent.wait_ready()  # every integration is down, the agent is still ready
+    m = await agent.metrics()
+    assert sample(m, "oversight_integration_state", integration="ledger", state="down") == 1.0
+
+
+async def test_reload_swaps_a_valid_config_and_keeps_unchanged_probes(
+    start_agent: StartAgent, tcp_server: str, closed_port: str, tmp_path: Path
+) -> None:
+    agent = await start_agent(CONFIG.format(up=tcp_server, down=closed_port))
+    await agent.wait_ready()
+    kept = agent.app.store.latest["account/ledger/port"]
+    changed = (
+        CONFIG.format(up=tcp_server, down=tcp_server)
+        + f"""\
+  client:
+    integrations:
+      crm:
+        scope: internal
+        probes:
+          port: {{interval: 60s, timeout: 1s, tcp: {{address: "{tcp_server}"}}}}
+"""
+    )
+    (tmp_path / "oversight.yaml").write_text(changed)
+    status, text = await agent.post("/-/reload")
+    assert (status, text) == (200, "reloaded\n")
+    assert agent.app.store.latest["account/ledger/port"] is kept  # unchanged: result kept
+    assert "account/account_service/port" not in agent.app.store.latest  # changed: forgotten
+    assert "client/crm/port" in agent.app.plan.probes
+    status, _ = await agent.get("/readyz")
+    assert status == 200  # readiness does not flap on reload
+    await agent.wait_result("account/account_service/port")
+    await agent.wait_result("client/crm/port")
+    m = await agent.metrics()
+    assert sample(m, "probe_success", integration="account_service") == 1.0
+    assert sample(m, "probe_success", integration="crm") == 1.0
+
+
+async def test_a_broken_reload_keeps_the_running_config(
+    start_agent: StartAgent, tcp_server: str, closed_port: str, tmp_path: Path
+) -> None:
+    agent = await start_agent(CONFIG.format(up=tcp_server, down=closed_port))
+    await agent.wait_ready()
+    plan = agent.app.plan
+    broken = CONFIG.format(up=tcp_server, down=closed_port).replace("timeout: 1s", "timout: 1s", 1)
+    (tmp_path / "oversight.yaml").write_text(broken)
+    status, text = await agent.post("/-/reload")
+    assert status == 400
+    assert "running config kept" in text
+    assert (
+        "oversight.yaml:14: patterns.account.integrations.ledger.probes.port: "
+        "unknown key 'timout'; did you mean 'timeout'?"
+    ) in text
+    assert agent.app.plan is plan
+    m = await agent.metrics()
+    assert sample(m, "oversight_config_last_reload_successful") == 0.0
+    assert sample(m, "probe_success", integration="ledger") == 1.0
+
+    # SIGHUP takes the same path; a fixed config brings the gauge back to 1.
+    (tmp_path / "oversight.yaml").write_text(CONFIG.format(up=tcp_server, down=closed_port))
+    os.kill(os.getpid(), signal.SIGHUP)
+    for _ in range(50):
+        if agent.app.reload_successful:
+            break
+        await asyncio.sleep(0.05)
+    m = await agent.metrics()
+    assert sample(m, "oversight_config_last_reload_successful") == 1.0
