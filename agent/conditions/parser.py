@@ -34,7 +34,7 @@ from agent.conditions.evaluate import (
     build,
 )
 from agent.conditions.facts import Fact, FactType
-from agent.config.durations import parse_duration
+from agent.durations import parse_duration
 
 __all__ = ["Condition", "ConditionError", "compile_condition"]
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
-from agent.config.durations import PositiveDuration, parse_duration
+from agent.durations import PositiveDuration, parse_duration
 from agent.probers import REGISTRY
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")]

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from agent.config.durations import format_duration
+from agent.durations import format_duration
 from agent.demo.services import Fault
 
 LOG = logging.getLogger("oversight.demo")
