@@ -38,6 +38,9 @@ def format_duration(seconds: float) -> str:
     for unit in ("d", "h", "m"):
         if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
             return f"{seconds / _UNITS[unit]:g}{unit}"
+    for unit in ("d", "h"):  # large and ragged: one decimal of the largest unit is enough
+        if seconds >= _UNITS[unit]:
+            return f"{seconds / _UNITS[unit]:.1f}{unit}"
     return f"{seconds:g}s"
 
 

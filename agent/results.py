@@ -27,6 +27,15 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+class ProbeFailed(Exception):
+    """Raised by a prober for a target's fault: the run fails with this reason and message."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
 class Severity(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from agent.durations import format_duration
 from agent.demo.services import Fault
+from agent.durations import format_duration
 
 LOG = logging.getLogger("oversight.demo")
 PERIOD = 180.0

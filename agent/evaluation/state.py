@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agent.config.models import StateSettings
+from agent.evaluation.thresholds import SIGNALS
 from agent.plan import IntegrationPlan, Plan
 from agent.results import Result
 
@@ -159,7 +160,8 @@ class StateTracker:
                 down.append(f"{probe.name}: {detail}")
             elif result.breaches:
                 texts = [
-                    f"{b.signal} {b.severity} ({b.value:.3g} vs {b.limit:.3g})"
+                    f"{b.signal} {b.severity} ({_format(b.signal, b.value)} vs "
+                    f"{_format(b.signal, b.limit)})"
                     for b in result.breaches
                 ]
                 degraded.append(f"{probe.name}: {', '.join(texts)}")
@@ -234,3 +236,8 @@ def _count_since(times: deque[float], since: float) -> int:
     while times and times[0] < since:
         times.popleft()
     return len(times)
+
+
+def _format(signal: str, value: float) -> str:
+    known = SIGNALS.get(signal)
+    return known.format(value) if known else f"{value:g}"

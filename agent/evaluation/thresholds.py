@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.durations import format_duration
 from agent.results import Breach, Severity
 
 
@@ -18,6 +19,14 @@ class Signal:
     unit: str
     higher_is_worse: bool
     read: Callable[[float, Mapping[str, float]], float | None]  # (duration, values) -> value
+
+    def format(self, value: float) -> str:
+        """A value as people read it: ``412ms``, ``5d``, ``85%``."""
+        if self.unit == "seconds":
+            return format_duration(round(value, 3) if value < 60 else round(value))
+        if self.unit == "ratio":
+            return f"{value:.0%}"
+        return f"{value:g}"
 
 
 SIGNALS: dict[str, Signal] = {

@@ -13,16 +13,9 @@ from pydantic import BaseModel
 
 from agent.conditions.facts import Fact
 from agent.probers.shared import Shared
-from agent.results import Reason
+from agent.results import ProbeFailed
 
-
-class ProbeFailed(Exception):
-    """Raised by a prober for a target's fault: the run fails with this reason and message."""
-
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+__all__ = ["ProbeContext", "ProbeFailed", "Prober", "ProberSpec"]
 
 
 @dataclass

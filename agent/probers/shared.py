@@ -5,6 +5,8 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING, Any
 
+from agent.results import ProbeFailed, Reason
+
 if TYPE_CHECKING:
     from agent.probers.tlsconf import TlsClientConfig
 
@@ -24,7 +26,12 @@ class Shared:
     def ssl_context(self, config: TlsClientConfig) -> ssl.SSLContext:
         context = self._ssl.get(config)
         if context is None:
-            context = self._ssl[config] = config.context()
+            try:
+                context = self._ssl[config] = config.context()
+            except (OSError, ssl.SSLError) as exc:  # the files changed since the config loaded
+                raise ProbeFailed(
+                    Reason.TLS_ERROR, f"cannot load the client TLS files: {exc}"
+                ) from exc
         return context
 
     async def close(self) -> None:

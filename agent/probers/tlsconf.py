@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from agent.conditions.facts import Fact, FactType
 from agent.probers.base import ProbeContext
@@ -36,6 +36,18 @@ class TlsClientConfig(BaseModel):
     insecure_skip_verify: bool = False
     min_version: TlsVersionName | None = None
     max_version: TlsVersionName | None = None
+
+    @model_validator(mode="after")
+    def _files_load(self) -> TlsClientConfig:
+        """Read the files now, so a wrong path is a config error naming its line, not a
+        failed probe hours later."""
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file")
+        try:
+            self.context()
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot load the TLS files: {exc}") from None
+        return self
 
     def context(self) -> ssl.SSLContext:
         """A new SSLContext for these settings (callers cache it: building one reads files)."""

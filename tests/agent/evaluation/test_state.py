@@ -116,7 +116,7 @@ def test_a_threshold_breach_degrades() -> None:
     world.feed("account/ledger", True, Breach("latency", Severity.WARNING, 0.4, 0.3))
     status = world.tracker.status("account/ledger")
     assert status.state is State.DEGRADED
-    assert status.reason == "port: latency warning (0.4 vs 0.3)"
+    assert status.reason == "port: latency warning (400ms vs 300ms)"
 
 
 def test_results_that_stop_arriving_become_unknown() -> None:
