@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import socket
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from agent.conditions.parser import ConditionError, compile_condition
+from agent.conditions.parser import compile_condition
 from agent.config import ConfigError, LoadedConfig, Problem
 from agent.config.models import DEFAULT_OBJECTIVES, AgentSettings, Config, ExportersConfig
 from agent.evaluation.thresholds import SIGNALS, ThresholdRule
@@ -112,7 +111,6 @@ def build_plan(loaded: LoadedConfig) -> Plan:
                     integration.slo.availability or DEFAULT_OBJECTIVES[integration.criticality]
                 ),
             )
-    problems += _dependency_problems(loaded, config, integrations)
     if problems:
         raise ConfigError(tuple(sorted(problems, key=lambda p: (p.line or 0, p.path))))
     return Plan(
@@ -155,10 +153,11 @@ def _compile_probe(
     probe: Any,
     problems: list[Problem],
 ) -> ProbePlan | None:
+    """Resolve defaults and compile. Conditions and signals were checked as the file loaded;
+    what is left is a timeout that outgrows an interval inherited from ``agent``."""
     spec = REGISTRY[probe.kind]
     interval = probe.interval or config.agent.interval
     timeout = probe.timeout or min(config.agent.timeout, interval)
-    before = len(problems)
     if timeout > interval:
         problems.append(
             loaded.problem(
@@ -166,30 +165,16 @@ def _compile_probe(
                 f"timeout {timeout:g}s is longer than the interval {interval:g}s",
             )
         )
-    conditions: list[Condition] = []
-    table = spec.fact_table()
-    texts = probe.conditions or spec.default_conditions
-    for index, text in enumerate(texts):
-        try:
-            conditions.append(compile_condition(text, table))
-        except ConditionError as exc:
-            problems.append(loaded.problem((*path, "conditions", index), str(exc)))
-    rules = []
-    for signal, levels in probe.thresholds.items():
-        if signal not in spec.signals:
-            known = ", ".join(spec.signals)
-            problems.append(
-                loaded.problem(
-                    (*path, "thresholds", signal),
-                    f"unknown signal {signal!r} for a {spec.kind} probe; known: {known}",
-                )
-            )
-            continue
-        rules.append(ThresholdRule(SIGNALS[signal], levels.warning, levels.critical))
-    if len(problems) > before:
         return None
+    table = spec.fact_table()
+    conditions = tuple(
+        compile_condition(text, table) for text in probe.conditions or spec.default_conditions
+    )
+    rules = tuple(
+        ThresholdRule(SIGNALS[signal], levels.warning, levels.critical)
+        for signal, levels in probe.thresholds.items()
+    )
     settings = probe.settings
-    digest = hashlib.sha256(probe.model_dump_json().encode()).hexdigest()[:16]
     return ProbePlan(
         id=f"{pattern}/{integration}/{name}",
         pattern=pattern,
@@ -200,73 +185,8 @@ def _compile_probe(
         interval=interval,
         timeout=timeout,
         settings=settings,
-        conditions=tuple(conditions),
-        thresholds=tuple(rules),
+        conditions=conditions,
+        thresholds=rules,
         target=spec.target(settings),
-        digest=digest,
+        digest=hashlib.sha256(probe.model_dump_json().encode()).hexdigest()[:16],
     )
-
-
-def _dependency_problems(
-    loaded: LoadedConfig, config: Config, integrations: Mapping[str, IntegrationPlan]
-) -> list[Problem]:
-    problems = []
-    for key, integration in integrations.items():
-        for index, dep in enumerate(integration.depends_on):
-            path = (
-                "patterns",
-                integration.pattern,
-                "integrations",
-                integration.name,
-                "depends_on",
-                index,
-            )
-            if dep == key:
-                problems.append(loaded.problem(path, f"{key} depends on itself"))
-            elif dep not in integrations:
-                hint = _closest(dep, integrations)
-                problems.append(
-                    loaded.problem(
-                        path, f"{dep!r} is not a configured integration (pattern/name){hint}"
-                    )
-                )
-    for cycle in _cycles(integrations):
-        first = integrations[cycle[0]]
-        where: tuple[str | int, ...] = ("patterns", first.pattern, "integrations", first.name)
-        problems.append(
-            loaded.problem((*where, "depends_on"), "dependency cycle: " + " -> ".join(cycle))
-        )
-    return problems
-
-
-def _closest(name: str, known: Mapping[str, Any]) -> str:
-    match = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
-def _cycles(integrations: Mapping[str, IntegrationPlan]) -> list[list[str]]:
-    """Each dependency cycle once, starting from its first member in config order."""
-    cycles: list[list[str]] = []
-    seen_in_cycle: set[str] = set()
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(key: str, stack: list[str]) -> None:
-        state[key] = 1
-        stack.append(key)
-        for dep in integrations[key].depends_on:
-            if dep not in integrations or dep == key:
-                continue
-            if state.get(dep) == 1:
-                cycle = [*stack[stack.index(dep) :], dep]
-                if not seen_in_cycle.intersection(cycle):
-                    cycles.append(cycle)
-                    seen_in_cycle.update(cycle)
-            elif dep not in state:
-                visit(dep, stack)
-        stack.pop()
-        state[key] = 2
-
-    for key in integrations:
-        if key not in state:
-            visit(key, [])
-    return cycles

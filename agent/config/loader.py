@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from agent.config.dependencies import dependency_graph, dependency_problems
 from agent.config.errors import (
     ConfigError,
     KeyPath,
@@ -95,6 +96,8 @@ def _load(text: str, name: str, digest: str, env: Mapping[str, str] | None) -> L
     problems = list(reader.problems)
     config: Config | None = None
     if isinstance(data, dict):
+        for path, message in dependency_problems(dependency_graph(data)):
+            problems.append(Problem(name, reader.source.line_for(path), format_path(path), message))
         try:
             config = Config.model_validate(data)
         except ValidationError as exc:

@@ -7,12 +7,25 @@ comes from the prober registry; no list of kinds is written here.
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from agent.conditions.parser import ConditionError, compile_condition
 from agent.durations import PositiveDuration, parse_duration
 from agent.probers import REGISTRY
+from agent.probers.base import ProberSpec
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
@@ -86,13 +99,24 @@ class ExportersConfig(Frozen):
     prometheus: PrometheusExporter = PrometheusExporter()
 
 
-class ProbeCommon(Frozen):
-    """What every probe has, whatever its kind."""
+def _kind_of(info: ValidationInfo) -> ProberSpec | None:
+    """The probe's kind, when its block validated (kind blocks come before other fields)."""
+    return next((REGISTRY[k] for k in REGISTRY if info.data.get(k) is not None), None)
 
-    interval: PositiveDuration | None = None
-    timeout: PositiveDuration | None = None
-    conditions: tuple[str, ...] = ()
-    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+
+def _condition(text: str, info: ValidationInfo) -> str:
+    """Compile now, so a bad condition is a config error at its own line."""
+    spec = _kind_of(info)
+    if spec is not None:
+        try:
+            compile_condition(text, spec.fact_table())
+        except ConditionError as exc:
+            raise ValueError(str(exc)) from None
+    return text
+
+
+class ProbeCommon(Frozen):
+    """What every probe has, whatever its kind. The kind blocks are added from the registry."""
 
     @property
     def kind(self) -> str:
@@ -115,11 +139,38 @@ class ProbeCommon(Frozen):
                 )
         return data
 
+    @field_validator("timeout", check_fields=False)
+    @classmethod
+    def _timeout_fits(cls, value: float | None, info: ValidationInfo) -> float | None:
+        interval = info.data.get("interval")
+        if value is not None and interval is not None and value > interval:
+            raise ValueError(f"timeout {value:g}s is longer than the interval {interval:g}s")
+        return value
 
+    @field_validator("thresholds", check_fields=False)
+    @classmethod
+    def _known_signals(cls, value: dict[str, Threshold], info: ValidationInfo) -> Any:
+        spec = _kind_of(info)
+        for signal in value:
+            if spec is not None and signal not in spec.signals:
+                close = difflib.get_close_matches(signal, spec.signals, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(
+                    f"unknown signal {signal!r} for {spec.kind} probes; {hint}"
+                    f"known: {', '.join(spec.signals)}"
+                )
+        return value
+
+
+# Kind blocks first: the validators of the common fields read which kind validated.
 ProbeConfig: type[ProbeCommon] = create_model(  # type: ignore[call-overload]
     "ProbeConfig",
     __base__=ProbeCommon,
     **{kind: (spec.model | None, None) for kind, spec in REGISTRY.items()},
+    interval=(PositiveDuration | None, None),
+    timeout=(PositiveDuration | None, None),
+    conditions=(tuple[Annotated[str, AfterValidator(_condition)], ...], ()),
+    thresholds=(dict[str, Threshold], Field(default_factory=dict)),
 )
 
 
