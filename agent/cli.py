@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
+    run.epilog = (
+        "serves /metrics, /healthz, /readyz, /api/v1/status and a status page at /; "
+        "reloads the config on SIGHUP or POST /-/reload, keeping the running one if the new one "
+        "is broken. Environment: POD_NAME and OVERSIGHT_LOCATION name this agent and its zone "
+        "in the agent and location labels; ${VAR} in the config reads any variable."
+    )
     run.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
     run.add_argument(
         "--listen",
