@@ -61,6 +61,23 @@ class Breach:
 
 
 @dataclass(frozen=True, slots=True)
+class Capacity:
+    """How much of a resource is used and how much there is: memory, descriptors, a pool,
+    a partner's rate-limit quota. Either side may be unknown (None)."""
+
+    resource: str  # e.g. "memory", "open_fds", "pool:db", "quota:requests"
+    used: float | None
+    limit: float | None
+    unit: str = "count"  # bytes | count | seconds | ratio
+
+    @property
+    def utilisation(self) -> float | None:
+        if self.used is None or not self.limit:
+            return None
+        return self.used / self.limit
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What one run of one probe saw. Built once by the runner, never changed after.
 
@@ -80,6 +97,7 @@ class Result:
     conditions: tuple[ConditionOutcome, ...] = ()
     breaches: tuple[Breach, ...] = ()
     trace_id: str | None = None
+    capacity: tuple[Capacity, ...] = ()
 
     def value(self, name: str) -> float | None:
         for key, value in self.values:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from agent.evaluation.thresholds import ThresholdRule, check_all
+from agent.evaluation.thresholds import Observed, ThresholdRule, check_all
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.shared import Shared
 from agent.results import ConditionOutcome, Reason, Result
@@ -91,6 +91,11 @@ async def execute(
         values=tuple(ctx.values.items()),
         info=tuple(ctx.info.items()),
         conditions=outcomes,
-        breaches=check_all(thresholds, duration, ctx.values) if reason is None else (),
+        breaches=(
+            check_all(thresholds, Observed(duration, ctx.values, ctx.capacity))
+            if reason is None
+            else ()
+        ),
         trace_id=trace_id,
+        capacity=tuple(ctx.capacity),
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agent.config.models import StateSettings
-from agent.evaluation.thresholds import SIGNALS
+from agent.evaluation.thresholds import signal_of
 from agent.plan import IntegrationPlan, Plan
 from agent.results import Result
 
@@ -239,5 +239,5 @@ def _count_since(times: deque[float], since: float) -> int:
 
 
 def _format(signal: str, value: float) -> str:
-    known = SIGNALS.get(signal)
+    known = signal_of(signal)
     return known.format(value) if known else f"{value:g}"

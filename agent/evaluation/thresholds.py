@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from agent.durations import format_duration
-from agent.results import Breach, Severity
+from agent.results import Breach, Capacity, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What a finished run measured, as thresholds see it."""
+
+    duration: float
+    values: Mapping[str, float]
+    capacity: Sequence[Capacity] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """A measurable quantity; ``higher_is_worse`` says which side of a level is a breach."""
+    """A measurable quantity; ``higher_is_worse`` says which side of a level is a breach.
+
+    ``read`` yields ``(subject, value)`` pairs: one with subject "" for a single value (latency),
+    one per resource for signals over several (utilisation of memory, descriptors, a pool).
+    A breach is named ``signal`` or ``signal:subject``.
+    """
 
     name: str
     unit: str
     higher_is_worse: bool
-    read: Callable[[float, Mapping[str, float]], float | None]  # (duration, values) -> value
+    read: Callable[[Observed], Iterable[tuple[str, float]]]
 
     def format(self, value: float) -> str:
         """A value as people read it: ``412ms``, ``5d``, ``85%``."""
@@ -29,22 +42,28 @@ class Signal:
         return f"{value:g}"
 
 
+def _cert_expiry(observed: Observed) -> Iterable[tuple[str, float]]:
+    expiry = observed.values.get("ssl_earliest_cert_expiry")
+    return () if expiry is None else (("", expiry - time.time()),)
+
+
+def _utilisation(observed: Observed) -> Iterable[tuple[str, float]]:
+    return ((c.resource, u) for c in observed.capacity if (u := c.utilisation) is not None)
+
+
 SIGNALS: dict[str, Signal] = {
     s.name: s
     for s in (
-        Signal("latency", "seconds", True, lambda duration, _values: duration),
-        Signal(
-            "cert_expiry",
-            "seconds",
-            False,
-            lambda _d, values: (
-                values["ssl_earliest_cert_expiry"] - time.time()
-                if "ssl_earliest_cert_expiry" in values
-                else None
-            ),
-        ),
+        Signal("latency", "seconds", True, lambda observed: (("", observed.duration),)),
+        Signal("cert_expiry", "seconds", False, _cert_expiry),
+        Signal("utilisation", "ratio", True, _utilisation),
     )
 }
+
+
+def signal_of(breach_signal: str) -> Signal | None:
+    """The Signal behind a breach name such as ``utilisation:memory``."""
+    return SIGNALS.get(breach_signal.partition(":")[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +72,19 @@ class ThresholdRule:
     warning: float | None
     critical: float | None
 
-    def check(self, duration: float, values: Mapping[str, float]) -> Breach | None:
-        value = self.signal.read(duration, values)
-        if value is None:
-            return None
-        for severity, limit in (
-            (Severity.CRITICAL, self.critical),
-            (Severity.WARNING, self.warning),
-        ):
-            if limit is None:
-                continue
-            if (value > limit) if self.signal.higher_is_worse else (value < limit):
-                return Breach(self.signal.name, severity, value, limit)
-        return None
+    def check(self, observed: Observed) -> Iterable[Breach]:
+        for subject, value in self.signal.read(observed):
+            name = f"{self.signal.name}:{subject}" if subject else self.signal.name
+            for severity, limit in (
+                (Severity.CRITICAL, self.critical),
+                (Severity.WARNING, self.warning),
+            ):
+                if limit is None:
+                    continue
+                if (value > limit) if self.signal.higher_is_worse else (value < limit):
+                    yield Breach(name, severity, value, limit)
+                    break
 
 
-def check_all(
-    rules: tuple[ThresholdRule, ...], duration: float, values: Mapping[str, Any]
-) -> tuple[Breach, ...]:
-    return tuple(b for rule in rules if (b := rule.check(duration, values)) is not None)
+def check_all(rules: Sequence[ThresholdRule], observed: Observed) -> tuple[Breach, ...]:
+    return tuple(breach for rule in rules for breach in rule.check(observed))

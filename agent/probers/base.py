@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from agent.conditions.facts import Fact
 from agent.probers.shared import Shared
-from agent.results import ProbeFailed
+from agent.results import Capacity, ProbeFailed
 
 __all__ = ["ProbeContext", "ProbeFailed", "Prober", "ProberSpec"]
 
@@ -35,6 +35,7 @@ class ProbeContext:
     values: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    capacity: list[Capacity] = field(default_factory=list)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""
