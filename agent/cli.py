@@ -93,6 +93,23 @@ def _parser() -> argparse.ArgumentParser:
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
 
+    audit = command("audit", "Work with the audit trail.")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_commands.add_parser(
+        "verify",
+        help="Check the hash chain of an audit log; exit 1 if a record was changed, removed, "
+        "reordered or cut.",
+        description="Check the hash chain of an audit log. Given the live file, its rotated "
+        "files (FILE.1, FILE.2, ...) and its head marker (FILE.head) are checked with it.",
+    )
+    verify.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="the audit log, or several files of one chain oldest first",
+    )
+
     command("version", "Print the version.")
     return parser
 
@@ -115,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_probe(args.config, args.json))
         if args.command == "run":
             return asyncio.run(_run(args.config, args.listen, current))
+        if args.command == "audit":
+            return _audit_verify(args.files)
         if args.command == "demo":
             return asyncio.run(_demo(args.listen, args.duration, current))
     except ConfigError as error:
@@ -141,6 +160,32 @@ def _check(path: Path) -> int:
         + ")"
     )
     return 0
+
+
+def _audit_verify(files: list[Path]) -> int:
+    from agent.audit import verify_files
+
+    head = None
+    if len(files) == 1:
+        live = files[0]
+        rotated = sorted(
+            live.parent.glob(live.name + ".[0-9]*"), key=lambda p: int(p.suffix[1:]), reverse=True
+        )
+        files = [*rotated, live]
+        head = live.with_name(live.name + ".head")
+    verdict = verify_files(files, head=head)
+    for problem in verdict.problems:
+        print(problem, file=sys.stderr)
+    if verdict.ok:
+        print(
+            f"ok: {verdict.records} records, {verdict.first_seq}..{verdict.last_seq}, "
+            f"in {len(files)} file(s)"
+        )
+        return 0
+    print(
+        f"FAILED: {len(verdict.problems)} problem(s) in {verdict.records} records", file=sys.stderr
+    )
+    return 1
 
 
 async def _probe(path: Path, as_json: bool) -> int:
