@@ -60,6 +60,23 @@ class Breach:
     limit: float
 
 
+class Compliance(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One compliance policy as one run saw it. ``evidence`` is already masked: a card number
+    shows as ``**** 1111``, never in full."""
+
+    policy: str
+    status: Compliance
+    reason: str = ""
+    evidence: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Capacity:
     """How much of a resource is used and how much there is: memory, descriptors, a pool,
@@ -98,6 +115,7 @@ class Result:
     breaches: tuple[Breach, ...] = ()
     trace_id: str | None = None
     capacity: tuple[Capacity, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
     def value(self, name: str) -> float | None:
         for key, value in self.values:

@@ -12,12 +12,29 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.evaluation.thresholds import Observed, ThresholdRule, check_all
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.shared import Shared
-from agent.results import ConditionOutcome, Reason, Result
+from agent.results import Compliance, ConditionOutcome, Finding, Reason, Result
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """What a compliance policy may read of a finished run (the body stays in facts)."""
+
+    success: bool
+    facts: Mapping[str, Any]
+    values: Mapping[str, float]
+    info: Mapping[str, str]
+
+
+class Policy(Protocol):
+    """A compliance policy checked on every run of a probe (see agent.compliance)."""
+
+    def evaluate(self, run: RunView) -> Finding: ...
 
 
 class Condition(Protocol):
@@ -42,6 +59,7 @@ async def execute(
     log: logging.LoggerAdapter[logging.Logger] | None = None,
     trace_headers: Mapping[str, str] | None = None,
     trace_id: str | None = None,
+    policies: Sequence[Policy] = (),
 ) -> Result:
     """Run ``kind.probe`` once; always returns within ``timeout`` plus scheduling slack."""
     log = log or logging.LoggerAdapter(logging.getLogger("oversight.probe"), {"probe": probe_id})
@@ -80,6 +98,10 @@ async def execute(
         if first_failed is not None:
             reason = first_failed.reason
             message = "; ".join(o.observed for o in outcomes if not o.success)
+    findings: tuple[Finding, ...] = ()
+    if policies:
+        view = RunView(reason is None, ctx.facts, ctx.values, ctx.info)
+        findings = tuple(_safely(policy, view, log) for policy in policies)
     return Result(
         probe_id=probe_id,
         started=started_wall,
@@ -98,4 +120,15 @@ async def execute(
         ),
         trace_id=trace_id,
         capacity=tuple(ctx.capacity),
+        findings=findings,
     )
+
+
+def _safely(policy: Policy, view: RunView, log: logging.LoggerAdapter[logging.Logger]) -> Finding:
+    """A policy that raises is our bug: logged, reported as not applicable, never fatal."""
+    try:
+        return policy.evaluate(view)
+    except Exception:
+        name = getattr(policy, "name", type(policy).__name__)
+        log.exception("compliance policy %s raised", name)
+        return Finding(name, Compliance.NOT_APPLICABLE, "the policy could not be evaluated")
