@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from agent.evaluation.state import describe_breach
 from agent.plan import Plan
 from agent.probers import REGISTRY
 from agent.probers.shared import Shared
@@ -40,7 +41,7 @@ async def probe_all(plan: Plan) -> list[dict[str, Any]]:
             "reason": result.reason.value if result.reason else None,
             "message": redactor.scrub(result.message),
             "duration_seconds": round(result.duration, 6),
-            "breaches": [f"{b.signal} {b.severity.value}" for b in result.breaches],
+            "breaches": [describe_breach(b) for b in result.breaches],
         }
 
     try:

@@ -18,7 +18,7 @@ from enum import StrEnum
 from agent.config.models import StateSettings
 from agent.evaluation.thresholds import signal_of
 from agent.plan import IntegrationPlan, Plan
-from agent.results import Result
+from agent.results import Breach, Result
 
 
 class State(StrEnum):
@@ -159,11 +159,7 @@ class StateTracker:
                 detail = f"{last.reason}: {last.message}" if last else "recovering"
                 down.append(f"{probe.name}: {detail}")
             elif result.breaches:
-                texts = [
-                    f"{b.signal} {b.severity} ({_format(b.signal, b.value)} vs "
-                    f"{_format(b.signal, b.limit)})"
-                    for b in result.breaches
-                ]
+                texts = [describe_breach(b) for b in result.breaches]
                 degraded.append(f"{probe.name}: {', '.join(texts)}")
         if down:
             return State.DOWN, "; ".join(down)
@@ -238,6 +234,11 @@ def _count_since(times: deque[float], since: float) -> int:
     return len(times)
 
 
-def _format(signal: str, value: float) -> str:
-    known = signal_of(signal)
-    return known.format(value) if known else f"{value:g}"
+def describe_breach(breach: Breach) -> str:
+    """``latency warning (406ms vs 250ms)``: the signal, how bad, the value against its level."""
+    signal = signal_of(breach.signal)
+
+    def fmt(value: float) -> str:
+        return signal.format(value) if signal else f"{value:g}"
+
+    return f"{breach.signal} {breach.severity} ({fmt(breach.value)} vs {fmt(breach.limit)})"
