@@ -1,0 +1,170 @@
+"""Export failures counted from the exporters' own results, and logged without flooding.
+
+The SDK's flush reports success even when the export behind it failed, and its exporters log
+every failed attempt; neither tells an operator how much was lost. Every export therefore goes
+through ``ExportFailures.run``, which counts each failed or refused export
+(``oversight_export_failures_total{exporter,signal}``), logs the first failure of an outage,
+a reminder at most once a minute while it lasts, and the recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("oversight.otel")
+
+REMIND_EVERY = 60.0  # seconds between "still failing" lines
+SDK_LOG_EVERY = 300.0  # seconds between two identical lines from the SDK's exporters
+
+# Loggers of the SDK code that runs for every export attempt.
+SDK_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.metrics._internal.instrument",
+)
+
+
+@dataclass(slots=True)
+class _Streak:
+    failures: int = 0
+    since: float = 0.0
+    reminded: float = 0.0
+
+
+class ExportFailures:
+    """Counts by (exporter, signal). Exports run in worker threads and the event loop reads
+    ``counts()``, hence the lock. After ``close_at(deadline)`` passes, exports are refused
+    at once (and counted): stopping the agent never waits on a collector that is away.
+    """
+
+    def __init__(self, exporter: str = "otlp", clock: Callable[[], float] = time.monotonic):
+        self.exporter = exporter
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+        self._streaks: dict[str, _Streak] = {}
+        self._deadline: float | None = None
+
+    def track(self, signal: str) -> None:
+        """Show the signal's counter at 0 from the start, so rate() works from the first scrape."""
+        with self._lock:
+            self._counts.setdefault((self.exporter, signal), 0)
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def close_at(self, deadline: float) -> None:
+        self._deadline = deadline
+
+    @property
+    def closed(self) -> bool:
+        return self._deadline is not None and self._clock() >= self._deadline
+
+    def run(self, signal: str, where: str, export: Callable[[], bool]) -> bool:
+        """Call ``export`` (True on success), count and log the outcome; never raises.
+
+        While stopping, a signal whose last export failed is not tried again: the collector
+        is away, and each attempt could take the whole export timeout.
+        """
+        if self.closed:
+            self._failed(signal, where, "shutting down: the flush deadline has passed")
+            return False
+        if self._deadline is not None and signal in self._streaks:
+            self._failed(signal, where, "shutting down and the collector is not answering")
+            return False
+        try:
+            ok = export()
+        except Exception as exc:  # an exporter's bug must not stop the worker thread
+            log.debug("OTLP %s export raised", signal, exc_info=True)
+            self._failed(signal, where, f"{type(exc).__name__}: {exc}")
+            return False
+        if ok:
+            self._succeeded(signal, where)
+        else:
+            self._failed(signal, where, "the exporter reported failure")
+        return ok
+
+    def _failed(self, signal: str, where: str, why: str) -> None:
+        now = self._clock()
+        with self._lock:
+            key = (self.exporter, signal)
+            self._counts[key] = self._counts.get(key, 0) + 1
+            streak = self._streaks.setdefault(signal, _Streak())
+            streak.failures += 1
+            first = streak.failures == 1
+            if first:
+                streak.since = streak.reminded = now
+            remind = not first and now - streak.reminded >= REMIND_EVERY
+            if remind:
+                streak.reminded = now
+            failures, since = streak.failures, streak.since
+        if first:
+            log.warning(
+                "OTLP %s export to %s failed (%s); data is dropped until the collector answers, "
+                "export resumes by itself; counted in oversight_export_failures_total",
+                signal,
+                where,
+                why,
+            )
+        elif remind:
+            log.warning(
+                "OTLP %s export to %s still failing: %d failed exports in %.0fs (%s)",
+                signal,
+                where,
+                failures,
+                now - since,
+                why,
+            )
+
+    def _succeeded(self, signal: str, where: str) -> None:
+        with self._lock:
+            streak = self._streaks.pop(signal, None)
+        if streak is not None and streak.failures:
+            log.info(
+                "OTLP %s export to %s resumed after %d failed exports in %.0fs",
+                signal,
+                where,
+                streak.failures,
+                self._clock() - streak.since,
+            )
+
+
+class _Throttle(logging.Filter):
+    """Lets one record per (level, message template) through every ``every`` seconds."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__()
+        self._every = every
+        self._last: dict[tuple[int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, str(record.msg))
+        now = time.monotonic()
+        if now - self._last.get(key, -self._every) < self._every:
+            return False
+        if len(self._last) > 256:  # templates are few; keep the map small regardless
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+def throttle_sdk_logs(every: float = SDK_LOG_EVERY) -> None:
+    """Quiet the SDK's per-attempt lines (``Transient error ... retrying``, ``Failed to
+    export``): the first of each kind still shows, ``ExportFailures`` reports the rest.
+    Loggers are process-wide, so this is idempotent rather than per App.
+    """
+    for name in SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Throttle) for f in logger.filters):
+            logger.addFilter(_Throttle(every))
