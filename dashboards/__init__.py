@@ -1,0 +1,1 @@
+"""Grafana dashboards for Oversight, generated from code (``python -m dashboards.build``)."""
