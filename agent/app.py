@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from agent.compliance.runtime import ComplianceRuntime
 from agent.config import ConfigError, load_config
 from agent.evaluation.state import StateTracker, Transition
 from agent.plan import Plan, build_plan
@@ -21,6 +23,7 @@ from agent.runner import execute
 from agent.scheduler import Scheduler, SyncReport
 from agent.snapshot import AgentHealth, Snapshot
 from agent.store import ResultStore
+from exporters.otel import Telemetry
 
 log = logging.getLogger("oversight.agent")
 
@@ -42,13 +45,23 @@ class ReloadOutcome:
 class App:
     """One running agent. Nothing here is global: two Apps in one process do not meet."""
 
-    def __init__(self, config_path: str | Path, *, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        listen: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.config_path = Path(config_path)
         self.listen_override = listen
         self.plan: Plan = load_plan(self.config_path)  # a bad config fails here, at start
         self.redactor = Redactor(self.plan.secrets)
         self.store = ResultStore()
         self.tracker = StateTracker(self.plan, self.store.latest, time.time())
+        # compliance evaluation and the audit log; an unwritable audit path fails here
+        self.compliance = ComplianceRuntime(
+            self.plan, self.store.latest, lambda text: self.redactor.scrub(text)
+        )
         self.shared = Shared()
         self.scheduler = Scheduler(self.run_probe, self.plan.agent.concurrency)
         self.started = time.time()
@@ -58,6 +71,12 @@ class App:
         self._reload_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._on_stop: list[Callable[[], object]] = []
+        self.telemetry = Telemetry(
+            lambda: self.plan,
+            self.snapshot,
+            lambda text: self.redactor.scrub(text),
+            os.environ if environ is None else environ,
+        )
 
     @property
     def listen(self) -> str:
@@ -72,6 +91,8 @@ class App:
         return True, "ready"
 
     async def start(self) -> None:
+        self.telemetry.start()
+        self.compliance.start(str(self.config_path))
         self.scheduler.start(self.plan.probes)
         sweeper = asyncio.create_task(self._sweep_forever())
         self._on_stop.append(sweeper.cancel)
@@ -93,6 +114,8 @@ class App:
         for callback in self._on_stop:
             callback()
         await self.shared.close()
+        await self.telemetry.stop()
+        await self.compliance.stop()  # the audit log's last flush
         self._stopping.set()
 
     async def run_probe(self, probe_id: str) -> None:
@@ -100,6 +123,7 @@ class App:
         if probe is None:  # removed by a reload while this run waited for a slot
             return
         adapter = logging.LoggerAdapter(log, {"probe": probe_id})
+        run = self.telemetry.start_run(probe)  # a span around the run; no-op when OTLP is off
         result = await execute(
             REGISTRY[probe.kind],
             probe.settings,
@@ -109,10 +133,16 @@ class App:
             thresholds=probe.thresholds,
             shared=self.shared,
             log=adapter,
+            trace_headers=run.headers,
+            trace_id=run.trace_id,
+            policies=probe.policies,
         )
+        result = run.finish(result)  # ends the span; the trace id stays only if it is exported
         if self.plan.probes.get(probe_id) is not probe:
             return  # the probe changed while it ran: its result describes the old config
         self.store.record(result)
+        self.compliance.observe(probe, result)
+        self.telemetry.record(probe, result, run)
         self._log_transitions(self.tracker.observe(result, time.time()))
         self._first_round.discard(probe_id)
         if not result.success:
@@ -121,6 +151,7 @@ class App:
             )
 
     def _log_transitions(self, transitions: list[Transition]) -> None:
+        self.compliance.transitions(transitions)
         for t in transitions:
             log.info(
                 "%s: %s -> %s%s",
@@ -145,6 +176,7 @@ class App:
                 self.reload_successful = False
                 for problem in error.problems:
                     log.error("reload failed, keeping the running config: %s", problem)
+                self.compliance.reload_failed(str(self.config_path), len(error.problems))
                 return ReloadOutcome(False, tuple(str(p) for p in error.problems))
             old, self.plan = self.plan, new
             report = self.scheduler.sync(old.probes, new.probes)
@@ -152,6 +184,7 @@ class App:
                 self.store.forget(probe_id)
                 self.tracker.forget_probe(probe_id)
                 self._first_round.discard(probe_id)
+            self.compliance.reload(old, new)
             self._log_transitions(self.tracker.set_plan(new, time.time()))
             self.redactor = Redactor(new.secrets)
             if new.agent.listen != old.agent.listen and self.listen_override is None:
@@ -160,6 +193,8 @@ class App:
                 )
             if new.agent.concurrency != old.agent.concurrency:
                 log.warning("agent.concurrency changed: takes effect after a restart")
+            if new.exporters.otlp != old.exporters.otlp:
+                log.warning("exporters.otlp changed: takes effect after a restart")
             self.reload_successful = True
             self.last_reload_success = time.time()
             log.info(
@@ -187,6 +222,9 @@ class App:
                 reload_successful=self.reload_successful,
                 last_reload_success=self.last_reload_success,
                 scheduler=self.scheduler.stats,
+                export_failures=MappingProxyType(self.telemetry.failure_counts()),
             ),
             taken=now,
+            compliance=self.compliance.view(),
+            audit=self.compliance.audit_stats,
         )

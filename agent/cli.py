@@ -1,4 +1,4 @@
-"""The ``oversight`` command: run, check, probe, demo, version."""
+"""The ``oversight`` command: run, check, probe, report, audit, demo, version."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import __version__
+from agent.audit import AuditPathError
 from agent.config import ConfigError
 
 if TYPE_CHECKING:
+    from agent.plan import Plan
     from agent.redact import Redactor
 
 EPILOG = """\
@@ -27,6 +29,7 @@ examples:
   oversight check -c oversight.yaml       validate a config; errors name file, line and key
   oversight probe -c oversight.yaml       run every probe once and print a table
   oversight run -c oversight.yaml         run the agent (reload with SIGHUP or POST /-/reload)
+  oversight report --format html -o r.html   compliance and audit report of a running agent
 
 config reference: README.md; a complete example: examples/oversight.yaml
 """
@@ -111,6 +114,23 @@ def _parser() -> argparse.ArgumentParser:
         help="the audit log, or several files of one chain oldest first",
     )
 
+    report = command(
+        "report",
+        "Compliance and recent audit events for a period: Markdown, JSON, CSV or HTML.",
+    )
+    report.epilog = (
+        "Reads a running agent's /api/v1/compliance and /api/v1/audit (--from, default "
+        "http://127.0.0.1:9469), or with -c probes every endpoint of CONFIG once here."
+    )
+    report.add_argument("--format", choices=["md", "json", "csv", "html"], default="md")
+    source = report.add_mutually_exclusive_group()
+    source.add_argument("--from", dest="url", metavar="URL", help="a running agent's address")
+    source.add_argument("-c", "--config", type=Path, help="probe this config once instead")
+    report.add_argument(
+        "--period", default="24h", help="how far back audit events go (default 24h)"
+    )
+    report.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+
     command("version", "Print the version.")
     return parser
 
@@ -133,12 +153,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_probe(args.config, args.json))
         if args.command == "run":
             return asyncio.run(_run(args.config, args.listen, current))
+        if args.command == "report":
+            return asyncio.run(_report(args))
         if args.command == "audit":
             return _audit_verify(args.files)
         if args.command == "demo":
             return asyncio.run(_demo(args.listen, args.duration, current))
     except ConfigError as error:
         print(error, file=sys.stderr)
+        return 1
+    except AuditPathError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -162,8 +187,16 @@ def _check(path: Path) -> int:
         f"{len(plan.probes)} probes ("
         + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
         + ")"
+        + (f", {checks} of them auth checks" if (checks := _auth_checks(plan)) > 1 else "")
+        + (", 1 of them an auth check" if checks == 1 else "")
     )
     return 0
+
+
+def _auth_checks(plan: Plan) -> int:
+    """Probes the plan added to check that protected endpoints refuse a request without
+    credentials (compliance.auth_required)."""
+    return sum(1 for probe in plan.probes.values() if probe.derived_from is not None)
 
 
 def _audit_verify(files: list[Path]) -> int:
@@ -203,6 +236,32 @@ async def _probe(path: Path, as_json: bool) -> int:
     else:
         print(render_table(results))
     return 0 if all(r["success"] for r in results) else 1
+
+
+async def _report(args: argparse.Namespace) -> int:
+    from agent.compliance.report import ReportError, from_agent, from_config, render
+    from agent.durations import parse_duration
+
+    try:
+        period = parse_duration(args.period)
+    except ValueError as exc:
+        print(f"error: --period: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.config is not None:
+            document = await from_config(args.config, period)
+        else:
+            document = await from_agent(args.url or "http://127.0.0.1:9469", period)
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    text = render(document, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} ({args.format})", file=sys.stderr)
+    return 0
 
 
 async def _serve_until_signal(stop: asyncio.Event) -> None:
@@ -248,6 +307,7 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     await app.start()
     timeline = asyncio.create_task(run_timeline(services))
     base = f"http://{listen}"
+    audit = app.plan.audit.path if app.plan.audit else "(none)"
     print(
         f"""
 Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.plan.probes)} probes.
@@ -255,6 +315,10 @@ Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.pl
   status API    {base}/api/v1/status
   metrics       {base}/metrics
   config        {config_path}  (edit it, then: curl -X POST {base}/-/reload)
+  compliance    {base}/api/v1/compliance
+  report        oversight report --from {base} --format html -o compliance.html
+  audit log     {audit}
+  verify it     oversight audit verify {audit}
 Faults start within the first minute and repeat. Ctrl-C stops the demo.
 """,
         file=sys.stderr,

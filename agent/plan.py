@@ -6,16 +6,18 @@ import hashlib
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from agent.compliance.compile import CompliancePlan, compile_compliance
+from agent.compliance.config import AuditConfig
 from agent.conditions.parser import compile_condition
 from agent.config import ConfigError, LoadedConfig, Problem
 from agent.config.models import DEFAULT_OBJECTIVES, AgentSettings, Config, ExportersConfig
 from agent.evaluation.thresholds import SIGNALS, ThresholdRule
 from agent.probers import REGISTRY
-from agent.runner import Condition
+from agent.runner import Condition, Policy
 
 # Prometheus label values the agent sets on every series of a probe, in this order.
 PROBE_LABELS = ("pattern", "integration", "scope", "probe")
@@ -36,6 +38,8 @@ class ProbePlan:
     thresholds: tuple[ThresholdRule, ...]
     target: str  # secret-free, for labels and tables
     digest: str  # changes iff the probe's config changed
+    policies: tuple[Policy, ...] = ()  # compliance policies judged on every run
+    derived_from: str | None = None  # the probe an auth check was derived from
 
     @property
     def labels(self) -> tuple[str, str, str, str]:
@@ -68,6 +72,8 @@ class Plan:
     source: str
     secrets: frozenset[str]
     const_labels: tuple[tuple[str, str], ...]  # agent.labels plus agent and location
+    compliance: CompliancePlan = field(default_factory=CompliancePlan)
+    audit: AuditConfig | None = None
 
 
 def build_plan(loaded: LoadedConfig) -> Plan:
@@ -111,6 +117,7 @@ def build_plan(loaded: LoadedConfig) -> Plan:
                     integration.slo.availability or DEFAULT_OBJECTIVES[integration.criticality]
                 ),
             )
+    probes, compliance = compile_compliance(loaded, integrations, probes, problems)
     if problems:
         raise ConfigError(tuple(sorted(problems, key=lambda p: (p.line or 0, p.path))))
     return Plan(
@@ -125,6 +132,8 @@ def build_plan(loaded: LoadedConfig) -> Plan:
         source=loaded.path,
         secrets=loaded.secrets,
         const_labels=_const_labels(config.agent),
+        compliance=compliance,
+        audit=config.audit,
     )
 
 

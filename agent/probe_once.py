@@ -30,6 +30,7 @@ async def probe_all(plan: Plan) -> list[dict[str, Any]]:
                 conditions=probe.conditions,
                 thresholds=probe.thresholds,
                 shared=shared,
+                policies=probe.policies,
             )
         return {
             "pattern": probe.pattern,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from agent.compliance.evaluate import ComplianceView
+from agent.compliance.runtime import AuditSnapshot
 from agent.evaluation.state import IntegrationStatus
 from agent.plan import Plan
 from agent.results import Result
@@ -20,6 +23,10 @@ class AgentHealth:
     reload_successful: bool
     last_reload_success: float
     scheduler: SchedulerStats
+    # failed exports by (exporter, signal), e.g. ("otlp", "traces"); empty when none export
+    export_failures: Mapping[tuple[str, str], int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +39,5 @@ class Snapshot:
     states: Mapping[str, IntegrationStatus]
     agent: AgentHealth
     taken: float
+    compliance: ComplianceView | None = None  # None where nothing evaluates compliance
+    audit: AuditSnapshot | None = None  # None when no audit log is configured

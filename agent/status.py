@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from agent import __version__
+from agent.compliance.sensitive import mask_cards
 from agent.evaluation.state import State
 from agent.redact import Redactor
 from agent.results import Result
@@ -19,14 +20,18 @@ def _result(result: Result | None, redactor: Redactor) -> dict[str, Any] | None:
     return {
         "success": result.success,
         "reason": result.reason.value if result.reason else None,
-        "message": redactor.scrub(result.message),
+        "message": mask_cards(redactor.scrub(result.message)),
         "started": result.started,
         "duration_seconds": round(result.duration, 6),
         "phases": {k: round(v, 6) for k, v in result.phases},
         "values": dict(result.values),
         "info": {k: redactor.scrub(v) for k, v in result.info},
         "conditions": [
-            {"condition": c.text, "success": c.success, "observed": redactor.scrub(c.observed)}
+            {
+                "condition": c.text,
+                "success": c.success,
+                "observed": mask_cards(redactor.scrub(c.observed)),
+            }
             for c in result.conditions
         ],
         "breaches": [
@@ -83,8 +88,31 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
             },
         },
         "summary": counts,
+        "compliance": _compliance(snap, patterns),
         "patterns": patterns,
         "generated": snap.taken,
+    }
+
+
+def _compliance(snap: Snapshot, patterns: dict[str, Any]) -> dict[str, Any] | None:
+    """Scores (details at /api/v1/compliance); each integration lists its failing policies."""
+    view = snap.compliance
+    if view is None or not view.enabled:
+        return None
+    for pattern in patterns.values():
+        for integration in pattern["integrations"].values():
+            integration["compliance_failing"] = []
+    for check in view.checks:
+        integration = patterns[check.pattern]["integrations"].get(check.integration)
+        if integration is not None and check.status.value == "fail":
+            integration["compliance_failing"].append(check.policy)
+    score = view.score()
+    return {
+        "score": score.ratio,
+        "passed": score.passed,
+        "failed": score.failed,
+        "not_applicable": score.not_applicable,
+        "patterns": {name: view.score(name).ratio for name in snap.plan.pattern_owners},
     }
 
 

@@ -9,7 +9,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
+from agent.compliance.api import compliance_routes
 from agent.status import render_page, status_document
+from exporters.exposition import Renderer
 from exporters.prometheus import SnapshotCollector
 
 if TYPE_CHECKING:
@@ -18,14 +20,23 @@ if TYPE_CHECKING:
 
 def make_web_app(app: App) -> web.Application:
     """Routes over one App; the registry is built once, the metrics at each scrape."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(app.snapshot))
+    registry = CollectorRegistry(auto_describe=False)  # process_* only: the rest is rendered
     ProcessCollector(registry=registry)
+    steps = SnapshotCollector(app.snapshot).steps
+    renderers = {False: Renderer(steps), True: Renderer(steps, openmetrics=True)}
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.StreamResponse:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = encoder(registry)
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        renderer = renderers[content_type.startswith("application/openmetrics-text")]
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        chunks = renderer.stream(app.snapshot(), lambda: encoder(registry))
+        first = await anext(chunks)  # rendered before the headers go: a failure is a 500
+        await response.prepare(request)
+        await response.write(first)
+        async for chunk in chunks:  # each chunk is freed once written
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -60,6 +71,7 @@ def make_web_app(app: App) -> web.Application:
             web.get("/api/v1/status", status),
             web.get("/", page),
             web.post("/-/reload", reload),
+            *compliance_routes(app),
         ]
     )
     return web_app

@@ -172,9 +172,82 @@ RELOAD_SUCCESS_TIME = Family(
     "When the config was last loaded successfully, unix seconds.",
     (),
 )
+EXPORT_FAILURES = Family(
+    "oversight_export_failures",
+    "counter",
+    "Exports that failed or were dropped, by exporter and signal (otlp: metrics, traces).",
+    ("exporter", "signal"),
+)
 AGENT_READY = Family(
     "oversight_agent_ready",
     "gauge",
     "Whether the agent is ready: config loaded, first round done.",
+    (),
+)
+
+# Capacity (Result.capacity): how much of each resource a probe saw used, and of how much.
+# `resource` names it (cpu, memory, open_fds, disk:/var/lib, pool:db, quota:requests,
+# credential:client-cert); `unit` is its base unit (bytes, seconds, count, cores).
+CAPACITY_USED = _probe(
+    "oversight_capacity_used", "How much of the resource is in use.", "resource", "unit"
+)
+CAPACITY_LIMIT = _probe(
+    "oversight_capacity_limit", "How much of the resource there is.", "resource", "unit"
+)
+CAPACITY_UTILISATION = _probe(
+    "oversight_capacity_utilisation_ratio",
+    "Used over limit, 0 to 1 (a credential: the share of its lifetime gone).",
+    "resource",
+)
+CREDENTIAL_EXPIRY = _probe(
+    "oversight_credential_expiry_timestamp_seconds",
+    "When the credential (client certificate or token) a credential probe reads expires, unix "
+    "seconds.",
+)
+VALUE_FAMILIES["credential_expiry_timestamp_seconds"] = CREDENTIAL_EXPIRY
+
+
+# Compliance (agent/compliance): one check per (integration, policy), scores, the audit trail.
+COMPLIANCE_STATUS = Family(
+    "oversight_compliance_status",
+    "gauge",
+    "Compliance of an integration with a policy: 1 for its current status (pass, fail, "
+    "not_applicable), 0 for the others.",
+    (*INTEGRATION_LABELS, "policy", "status"),
+)
+COMPLIANCE_CHECKS = Family(
+    "oversight_compliance_checks",
+    "gauge",
+    "Compliance checks of a pattern by status (pass, fail, not_applicable).",
+    ("pattern", "status"),
+)
+COMPLIANCE_SCORE = Family(
+    "oversight_compliance_score_ratio",
+    "gauge",
+    "Share of a pattern's applicable compliance checks that pass (absent while none applies).",
+    ("pattern",),
+)
+COMPLIANCE_OVERALL_SCORE = Family(
+    "oversight_compliance_overall_score_ratio",
+    "gauge",
+    "Share of all applicable compliance checks that pass (absent while none applies).",
+    (),
+)
+AUDIT_EVENTS = Family(
+    "oversight_audit_events", "counter", "Audit events recorded since start, by type.", ("type",)
+)
+AUDIT_WRITE_FAILURES = Family(
+    "oversight_audit_write_failures",
+    "counter",
+    "Audit log writes that failed (a full disk); the events stay queued and are retried.",
+    (),
+)
+AUDIT_PENDING = Family(
+    "oversight_audit_pending_events", "gauge", "Audit events waiting to be written.", ()
+)
+AUDIT_LAST_WRITE = Family(
+    "oversight_audit_last_write_success_timestamp_seconds",
+    "gauge",
+    "When the audit log was last written successfully, unix seconds (0: not yet).",
     (),
 )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from prometheus_client.core import (
@@ -16,6 +18,7 @@ from prometheus_client.samples import Exemplar
 
 from agent import __version__
 from agent.evaluation.state import State
+from agent.results import Compliance
 from agent.scheduler import LAG_BUCKETS
 from agent.snapshot import Snapshot
 from agent.store import DURATION_BUCKETS
@@ -61,6 +64,21 @@ def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[st
     return out
 
 
+def _parts(snap: Snapshot, field: str, size: int) -> Iterator[Snapshot]:
+    """``snap`` with its plan's ``probes`` or ``integrations`` cut into pieces of ``size``."""
+    items: Mapping[str, Any] = getattr(snap.plan, field)
+    if len(items) <= size:
+        yield snap
+        return
+    keys = list(items)
+    for start in range(0, len(keys), size):
+        piece = MappingProxyType({key: items[key] for key in keys[start : start + size]})
+        if field == "probes":
+            yield replace(snap, plan=replace(snap.plan, probes=piece))
+        else:
+            yield replace(snap, plan=replace(snap.plan, integrations=piece))
+
+
 class SnapshotCollector:
     """A prometheus_client collector over ``snapshot()``; register it on a fresh registry."""
 
@@ -74,10 +92,27 @@ class SnapshotCollector:
         snap = self._snapshot()
         const = snap.plan.const_labels
         out = _Families([k for k, _ in const], [v for _, v in const])
-        self._probes(snap, out)
-        self._integrations(snap, out)
-        self._agent(snap, out)
+        self.fill(snap, out)
         yield from out
+
+    def fill(self, snap: Snapshot, out: Any) -> None:
+        """Add every family of ``snap`` to ``out`` (``_Families``, or the text renderer's sink
+        in exporters/exposition.py, which /metrics uses)."""
+        for _ in self.steps(snap, out):
+            pass
+
+    def steps(self, snap: Snapshot, out: Any, size: int = 256) -> Iterator[None]:
+        """``fill`` in steps of ``size`` probes or integrations, yielding between them, so that
+        /metrics of 10,000 integrations lets probes run while it renders. A new family goes in
+        here, once."""
+        for part in _parts(snap, "probes", size):
+            self._probes(part, out)
+            yield
+        for part in _parts(snap, "integrations", size):
+            self._integrations(part, out)
+            yield
+        self._agent(snap, out)
+        yield from self._compliance(snap, out, size)
 
     def _probes(self, snap: Snapshot, out: _Families) -> None:
         for probe in snap.plan.probes.values():
@@ -118,6 +153,14 @@ class SnapshotCollector:
                 value_family = n.VALUE_FAMILIES.get(key)
                 if value_family is not None:
                     out.add(value_family, labels, value)
+            for capacity in result.capacity:  # capacity: self-contained, may move as a block
+                unit_labels = (*labels, capacity.resource, capacity.unit)
+                if capacity.used is not None:
+                    out.add(n.CAPACITY_USED, unit_labels, capacity.used)
+                if capacity.limit is not None:
+                    out.add(n.CAPACITY_LIMIT, unit_labels, capacity.limit)
+                if (ratio := capacity.utilisation) is not None:
+                    out.add(n.CAPACITY_UTILISATION, (*labels, capacity.resource), ratio)
             info = dict(result.info)
             if "tls_version" in info:
                 out.add(n.TLS_VERSION_INFO, (*labels, info["tls_version"]), 1)
@@ -167,8 +210,41 @@ class SnapshotCollector:
         for reason, count in stats.skipped.items():
             out.add(n.SCHEDULER_SKIPPED, (reason,), count)
         out.add(n.PROBES_IN_FLIGHT, (), stats.in_flight)
+        for (exporter, signal), count in sorted(health.export_failures.items()):
+            out.add(n.EXPORT_FAILURES, (exporter, signal), count)
         kinds: dict[str, int] = {}
         for probe in snap.plan.probes.values():
             kinds[probe.kind] = kinds.get(probe.kind, 0) + 1
         for kind, count in sorted(kinds.items()):
             out.add(n.PROBES_CONFIGURED, (kind,), count)
+
+    def _compliance(self, snap: Snapshot, out: _Families, size: int) -> Iterator[None]:
+        view = snap.compliance
+        if view is not None and view.enabled:
+            for index, check in enumerate(view.checks, 1):
+                if index % (size * 9) == 0:  # nine policies an integration
+                    yield
+                labels = (check.pattern, check.integration, check.scope, check.policy)
+                for verdict in Compliance:
+                    value = 1.0 if verdict is check.status else 0.0
+                    out.add(n.COMPLIANCE_STATUS, (*labels, verdict.value), value)
+            for pattern in snap.plan.pattern_owners:
+                score = view.score(pattern)
+                for status, count in (
+                    ("pass", score.passed),
+                    ("fail", score.failed),
+                    ("not_applicable", score.not_applicable),
+                ):
+                    out.add(n.COMPLIANCE_CHECKS, (pattern, status), count)
+                if score.ratio is not None:
+                    out.add(n.COMPLIANCE_SCORE, (pattern,), score.ratio)
+            overall = view.score().ratio
+            if overall is not None:
+                out.add(n.COMPLIANCE_OVERALL_SCORE, (), overall)
+        audit = snap.audit
+        if audit is not None:
+            for kind, count in sorted(audit.events.items()):
+                out.add(n.AUDIT_EVENTS, (kind,), count)
+            out.add(n.AUDIT_WRITE_FAILURES, (), audit.write_failures)
+            out.add(n.AUDIT_PENDING, (), audit.pending)
+            out.add(n.AUDIT_LAST_WRITE, (), audit.last_success)

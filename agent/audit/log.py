@@ -177,7 +177,7 @@ def _last_record(path: Path) -> dict[str, Any] | None:
             file.seek(0, os.SEEK_END)
             size = file.tell()
             file.seek(max(0, size - 65536))
-            tail = file.read().decode("utf-8", "replace")
+            tail = file.read(65536).decode("utf-8", "replace")  # bounded: a device never ends
     except OSError:
         return None
     for line in reversed(tail.splitlines()):

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from agent.compliance.config import AuditConfig, ComplianceConfig, PolicySet
 from agent.conditions.parser import ConditionError, compile_condition
 from agent.durations import PositiveDuration, parse_duration
 from agent.probers import REGISTRY
@@ -95,8 +96,70 @@ class PrometheusExporter(Frozen):
     enabled: bool = True
 
 
+class OtlpTls(Frozen):
+    ca_file: str | None = Field(
+        default=None, description="CA bundle that signs the collector's cert"
+    )
+    cert_file: str | None = Field(default=None, description="client certificate (mTLS)")
+    key_file: str | None = Field(default=None, description="client key (mTLS)")
+    insecure: bool | None = Field(
+        default=None, description="plaintext gRPC; default: true for http:// endpoints"
+    )
+
+
+class OtlpMetrics(Frozen):
+    enabled: bool = True
+    interval: PositiveDuration | None = Field(
+        default=None,
+        description="export interval; default $OTEL_METRIC_EXPORT_INTERVAL (ms), else 60s",
+    )
+
+
+class OtlpTraces(Frozen):
+    enabled: bool = True
+    success_ratio: Annotated[float, BeforeValidator(_level), Field(ge=0, le=1)] | None = Field(
+        default=None, description="share of successful runs exported (failed runs always are); 1"
+    )
+    max_queue_size: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="spans held while the collector is away; 2048"
+    )
+    propagate: bool = Field(
+        default=True, description="send W3C traceparent to HTTP targets (per probe: trace_context)"
+    )
+
+
+class OtlpExporter(Frozen):
+    """OTLP export; every field unset falls back to the standard OTEL_* variable, then default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    enabled: bool | None = Field(
+        default=None, description="default: on when an endpoint is set here or in the environment"
+    )
+    endpoint: str | None = Field(default=None, description="http(s)://host:port of the collector")
+    protocol: Literal["grpc", "http/protobuf"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    compression: Literal["gzip", "none"] | None = None
+    timeout: PositiveDuration | None = Field(default=None, description="per export; default 10s")
+    shutdown_timeout: PositiveDuration = Field(
+        default=3.0, description="how long stopping may spend flushing"
+    )
+    tls: OtlpTls = OtlpTls()
+    service_name: str | None = None
+    resource_attributes: dict[str, str] = Field(default_factory=dict)
+    metrics: OtlpMetrics = OtlpMetrics()
+    traces: OtlpTraces = OtlpTraces()
+
+    @model_validator(mode="after")
+    def _url(self) -> OtlpExporter:
+        if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError("endpoint must be an http:// or https:// URL, e.g. http://host:4317")
+        return self
+
+
 class ExportersConfig(Frozen):
     prometheus: PrometheusExporter = PrometheusExporter()
+    otlp: OtlpExporter = OtlpExporter()
 
 
 def _kind_of(info: ValidationInfo) -> ProberSpec | None:
@@ -194,16 +257,20 @@ class IntegrationConfig(Frozen):
     runbook: str | None = None
     description: str = ""
     depends_on: tuple[str, ...] = ()
+    compliance: PolicySet | None = Field(None, description="overrides of the policies")
     probes: dict[Name, ProbeConfig] = Field(min_length=1)  # type: ignore[valid-type]
 
 
 class PatternConfig(Frozen):
     owner: str | None = None
     description: str = ""
+    compliance: PolicySet | None = Field(None, description="overrides of the policies")
     integrations: dict[Name, IntegrationConfig] = Field(min_length=1)
 
 
 class Config(Frozen):
     agent: AgentSettings = AgentSettings()
     exporters: ExportersConfig = ExportersConfig()
+    compliance: ComplianceConfig = ComplianceConfig()
+    audit: AuditConfig | None = None
     patterns: dict[Name, PatternConfig] = Field(min_length=1)

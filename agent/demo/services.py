@@ -14,13 +14,19 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from agent.demo.capacity import Pool, RateLimit, write_credentials
 from agent.demo.config import agent_config, to_yaml
+from agent.demo.contracts import TOKEN, write_demo_files
 from agent.demo.topology import IntegrationSpec, Route, integrations
 
 log = logging.getLogger("oversight.demo")
 
 HOST = "127.0.0.1"
 NEAR_EXPIRY = datetime.timedelta(days=5)
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000",
+    "X-Content-Type-Options": "nosniff",
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -30,13 +36,15 @@ class Fault:
 
     ``latency`` seconds are added to every answer; ``status`` replaces every HTTP answer with
     that code and ``{"status": "DOWN"}``; ``down`` closes the listeners (connects are refused);
-    ``near_expiry`` serves a certificate that expires in ~5 days.
+    ``near_expiry`` serves a certificate that expires in ~5 days; ``pool_leak`` loses that many
+    database connections a second, never returned (clearing it restarts the pool).
     """
 
     latency: float = 0.0
     status: int | None = None
     down: bool = False
     near_expiry: bool = False
+    pool_leak: float = 0.0
 
     @property
     def healthy(self) -> bool:
@@ -61,8 +69,12 @@ class Service:
         if ca is not None:
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._issue(near_expiry=False)
-        app = web.Application(middlewares=[self._faults])
+        self.pool = Pool(spec.pool) if spec.pool else None
+        self._rate_limit = RateLimit(spec.rate_limit) if spec.rate_limit else None
+        app = web.Application(middlewares=[self._quota, self._headers, self._faults])
         app.router.add_get("/health", self._health)
+        if self.pool is not None:
+            app.router.add_get("/metrics", self._metrics)
         for route in spec.routes:
             app.router.add_route(route.method, route.path, _business(route))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
@@ -101,6 +113,8 @@ class Service:
 
     async def set_fault(self, fault: Fault) -> None:
         old, self._fault = self._fault, fault
+        if self.pool is not None:
+            self.pool.leak(fault.pool_leak)
         if fault.near_expiry != old.near_expiry and self._ssl is not None:
             self._issue(near_expiry=fault.near_expiry)
             self._drop_connections()  # like a reload: new connections see the new certificate
@@ -140,6 +154,31 @@ class Service:
         server = self._runner.server
         for handler in server.connections if server is not None else ():
             handler.force_close()
+
+    @web.middleware
+    async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The security headers every answer carries, but those the spec says it forgets."""
+        response = await handler(request)
+        for name, value in SECURITY_HEADERS.items():
+            if name not in self.spec.missing_headers:
+                response.headers[name] = value
+        return response
+
+    @web.middleware
+    async def _quota(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A partner's rate limit: every answer tells the quota left; past it, 429."""
+        if self._rate_limit is None:
+            return await handler(request)
+        allowed, headers = self._rate_limit.take()
+        if not allowed:
+            return web.json_response({"error": "rate limited"}, status=429, headers=headers)
+        response = await handler(request)
+        response.headers.update(headers)
+        return response
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        assert self.pool is not None
+        return web.Response(text=self.pool.exposition(), content_type="text/plain", charset="utf-8")
 
     @web.middleware
     async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -191,6 +230,9 @@ class Service:
 
 def _business(route: Route) -> Handler:
     async def handle(request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization")
+        if route.protected and route.enforces_auth and token != f"Bearer {TOKEN}":
+            return web.json_response({"error": "unauthorized"}, status=401)
         return web.json_response({**route.body, **request.match_info}, status=route.status)
 
     return handle
@@ -215,7 +257,7 @@ class DemoServices(Mapping[str, Service]):
 
     def config(self, listen: str | None = None) -> dict[str, Any]:
         """The agent config (as plain data) that watches these services on their live ports."""
-        return agent_config(self.values(), self.ca_file, listen=listen)
+        return agent_config(self.values(), self.ca_file, listen=listen, workdir=self.workdir)
 
     def config_yaml(self, listen: str | None = None) -> str:
         return to_yaml(self.config(listen))
@@ -236,6 +278,8 @@ def _make_ca(workdir: Path) -> tuple[trustme.CA, Path]:
     ca = trustme.CA(organization_name="Oversight demo CA")
     ca_file = workdir / "demo-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
+    write_demo_files(workdir)  # the partners' contracts and the demo token
+    write_credentials(ca, workdir)  # our client certificate and API token, watched for expiry
     return ca, ca_file
 
 

@@ -15,7 +15,7 @@ LOG = logging.getLogger("oversight.demo")
 PERIOD = 180.0
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
-FaultName = Literal["latency", "status", "down", "near_expiry"]
+FaultName = Literal["latency", "status", "down", "near_expiry", "pool_leak"]
 
 
 class Target(Protocol):
@@ -45,6 +45,7 @@ class Step:
             "status": f'answers {self.value} with {{"status": "DOWN"}}',
             "down": "goes down (refusing connections)",
             "near_expiry": "serves a certificate that expires in 5 days",
+            "pool_leak": f"leaks database connections ({self.value:g} a second, never returned)",
         }[self.fault]
         return f"{self.target} {what} for {_human(self.duration / speed)}"
 
@@ -54,6 +55,7 @@ class Step:
             "status": "answers 200 again",
             "down": "is back up (accepting connections)",
             "near_expiry": "serves its renewed certificate again",
+            "pool_leak": "is restarted: its connection pool is back to normal",
         }[self.fault]
         return f"{self.target} {what}"
 
@@ -63,10 +65,13 @@ SCHEDULE: tuple[Step, ...] = (
     Step(10, 20, "account/core_ledger", "status", 503),
     Step(15, 75, "client/kyc_vendor", "near_expiry", True),
     Step(30, 40, "account/core_ledger", "down", True),
+    Step(20, 140, "bill_pay/payment_workflow", "pool_leak", 0.5),
     Step(100, 30, "bill_pay/biller_network", "latency", 1.5),
 )
 """Latency -> degraded, an outage in two acts (503, then refused) whose dependants suffer,
-a certificate about to expire, a critical slowdown; then a quiet minute, and again."""
+a certificate about to expire, a connection pool that fills up (warning at 80% near 68s,
+critical at 95% near 80s, full at 84s: the trend a forecast alert sees), a critical slowdown;
+then a quiet spell, and again."""
 
 
 @dataclass(frozen=True, slots=True)

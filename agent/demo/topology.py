@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,18 +16,36 @@ DOMAIN = "demo.test"
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A business endpoint a simulated service answers with a fixed JSON document."""
+    """A business endpoint a simulated service answers with a fixed JSON document.
+
+    With ``probe`` the agent calls it as a probe of that name: with a bearer token when
+    ``protected`` (the service refuses a request without it unless ``enforces_auth`` is
+    False), and checked against the contract named ``contract`` (agent.demo.contracts).
+    """
 
     method: str
     path: str
     body: Mapping[str, Any]
     status: int = 200
+    probe: str | None = None
+    protected: bool = False
+    enforces_auth: bool = True
+    contract: str | None = None
+
+    @property
+    def example_path(self) -> str:
+        """The path with its placeholders filled: ``/v1/accounts/{account_id}`` -> ``.../1001``."""
+        return re.sub(r"\{[^}]*\}", "1001", self.path)
 
 
 @dataclass(frozen=True, slots=True)
 class IntegrationSpec:
     """One simulated system. ``line_protocol`` adds a raw line-protocol listener (``PING`` ->
-    ``PONG``) so the demo has something for a ``tcp`` probe to talk to."""
+    ``PONG``) so the demo has something for a ``tcp`` probe to talk to. ``pool`` gives it a
+    database connection pool of that size, shown at ``/metrics`` (for a ``scrape`` probe);
+    ``rate_limit`` is the requests a minute a partner allows, told in ``X-RateLimit-*``;
+    ``sidecar`` says the agent runs beside it (its node and process are watched);
+    ``credential`` is what we present to a partner: an mTLS client certificate or a token."""
 
     pattern: str
     name: str
@@ -37,6 +56,11 @@ class IntegrationSpec:
     depends_on: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     line_protocol: bool = False
+    missing_headers: tuple[str, ...] = ()  # security headers it forgets to send
+    pool: int | None = None
+    rate_limit: int | None = None
+    sidecar: bool = False
+    credential: Literal["client_cert", "token"] | None = None
 
     @property
     def key(self) -> str:
@@ -75,9 +99,27 @@ def _i(
     *routes: Route,
     depends_on: tuple[str, ...] = (),
     line_protocol: bool = False,
+    missing_headers: tuple[str, ...] = (),
+    pool: int | None = None,
+    rate_limit: int | None = None,
+    sidecar: bool = False,
+    credential: Literal["client_cert", "token"] | None = None,
 ) -> IntegrationSpec:
     return IntegrationSpec(
-        pattern, name, scope, criticality, owner, description, depends_on, routes, line_protocol
+        pattern,
+        name,
+        scope,
+        criticality,
+        owner,
+        description,
+        depends_on,
+        routes,
+        line_protocol,
+        missing_headers,
+        pool,
+        rate_limit,
+        sidecar,
+        credential,
     )
 
 
@@ -94,7 +136,18 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 "critical",
                 "team-payments-partners",
                 "Card and ACH payment processor (partner)",
-                Route("POST", "/v1/payments", {"id": "pay_7f3a", "status": "accepted"}, 201),
+                Route(
+                    "POST",
+                    "/v1/payments",
+                    {"id": "pay_7f3a", "status": "accepted"},
+                    201,
+                    probe="payments",
+                    protected=True,
+                    enforces_auth=False,  # a security event: it answers without credentials
+                    contract="payments_openapi",
+                ),
+                rate_limit=120,  # the agent's probes use about 50 a minute
+                credential="client_cert",
             ),
             _i(
                 "bill_pay",
@@ -104,7 +157,15 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 "team-payments-partners",
                 "Biller directory and remittance network (partner)",
                 Route(
-                    "GET", "/v1/billers", {"billers": [{"id": "ELEC-001", "name": "City Power"}]}
+                    "GET",
+                    "/v1/billers",
+                    {
+                        "billers": [
+                            # a leak: a (test) card number in a directory listing
+                            {"id": "ELEC-001", "name": "City Power", "card": "4111111111111111"}
+                        ]
+                    },
+                    probe="billers",
                 ),
             ),
             _i(
@@ -116,6 +177,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 "Orchestrates validate account -> verify client -> submit payment",
                 Route("POST", "/v1/bill-payments", {"id": "bp_1029", "state": "submitted"}, 201),
                 depends_on=("account/account_service", "client/client_service"),
+                pool=40,
             ),
         ),
     ),
@@ -134,7 +196,11 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 Route(
                     "GET",
                     "/v1/accounts/{account_id}/balance",
+                    # the contract says a number: the partner silently changed it to a string
                     {"currency": "USD", "available": "1520.00"},
+                    probe="balance",
+                    protected=True,
+                    contract="balance_schema",
                 ),
                 line_protocol=True,
             ),
@@ -148,6 +214,8 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 Route("GET", "/v1/accounts/{account_id}", {"status": "open", "type": "checking"}),
                 Route("POST", "/v1/validations", {"valid": True}),
                 depends_on=("account/core_ledger",),
+                missing_headers=("X-Content-Type-Options",),
+                sidecar=True,
             ),
         ),
     ),
@@ -163,7 +231,16 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 "high",
                 "team-client-partners",
                 "Identity verification (KYC) vendor",
-                Route("POST", "/v1/verifications", {"id": "kyc_55d1", "result": "clear"}),
+                Route(
+                    "POST",
+                    "/v1/verifications",
+                    {"id": "kyc_55d1", "result": "clear"},
+                    probe="verify",
+                    protected=True,
+                ),
+                missing_headers=("Strict-Transport-Security",),
+                rate_limit=150,
+                credential="token",
             ),
             _i(
                 "client",

@@ -47,6 +47,11 @@ def _cert_expiry(observed: Observed) -> Iterable[tuple[str, float]]:
     return () if expiry is None else (("", expiry - time.time()),)
 
 
+def _credential_expiry(observed: Observed) -> Iterable[tuple[str, float]]:
+    expiry = observed.values.get("credential_expiry_timestamp_seconds")
+    return () if expiry is None else (("", expiry - time.time()),)
+
+
 def _utilisation(observed: Observed) -> Iterable[tuple[str, float]]:
     return ((c.resource, u) for c in observed.capacity if (u := c.utilisation) is not None)
 
@@ -57,6 +62,7 @@ SIGNALS: dict[str, Signal] = {
         Signal("latency", "seconds", True, lambda observed: (("", observed.duration),)),
         Signal("cert_expiry", "seconds", False, _cert_expiry),
         Signal("utilisation", "ratio", True, _utilisation),
+        Signal("credential_expiry", "seconds", False, _credential_expiry),
     )
 }
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from agent.probers import dns, http, tcp, tls
+from agent.probers import credential, dns, host, http, process, scrape, tcp, tls
 from agent.probers.base import ProberSpec
 
 REGISTRY: dict[str, ProberSpec] = {
-    spec.kind: spec for spec in (http.SPEC, tcp.SPEC, dns.SPEC, tls.SPEC)
+    spec.kind: spec
+    for spec in (
+        http.SPEC,
+        tcp.SPEC,
+        dns.SPEC,
+        tls.SPEC,
+        host.SPEC,
+        process.SPEC,
+        scrape.SPEC,
+        credential.SPEC,
+    )
 }

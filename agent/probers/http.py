@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import ssl
 from pathlib import Path
 from typing import Annotated, Literal
@@ -31,6 +32,7 @@ from agent.probers.http_client import (
     watching,
 )
 from agent.probers.http_facts import FACTS, Body
+from agent.probers.http_ratelimit import RATELIMIT_FACTS, record_ratelimit
 from agent.probers.tlsconf import TlsClientConfig, record_tls
 from agent.redact import Redactor, is_secret_header, is_secret_param, redact_url
 from agent.results import Reason
@@ -115,10 +117,15 @@ class HttpProbe(BaseModel):
         return self
 
 
+@functools.lru_cache(maxsize=16384)
+def _parse_url(url: str) -> URL:
+    """URLs are immutable: parse each configured one once, not on every run."""
+    return URL(url)
+
+
 async def probe(config: HttpProbe, ctx: ProbeContext) -> None:
-    url = URL(config.url)
+    url = _parse_url(config.url)
     headers, secrets = await _request_headers(config, url, ctx)
-    redactor = Redactor(secrets)
     clock = PhaseClock(ctx)
     session = HttpClients.of(ctx.shared).session(config.ip_protocol)
     try:
@@ -126,16 +133,17 @@ async def probe(config: HttpProbe, ctx: ProbeContext) -> None:
             response = await _fetch(config, ctx, session, clock, url.with_user(None), headers)
             try:
                 _record_response(ctx, response, clock.ssl_object)
+                record_ratelimit(ctx, response.status, response.headers)
                 raw = await _read_body(config, ctx, clock, response)
             finally:
                 response.close()
-    except ProbeFailed as exc:
-        raise ProbeFailed(exc.reason, redactor.scrub(exc.message)) from None
+    except ProbeFailed as exc:  # the Redactor is built only for a failure's message
+        raise ProbeFailed(exc.reason, Redactor(secrets).scrub(exc.message)) from None
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         mapped = failure(exc, url.host or "")
         if clock.tls_failed and mapped.reason is Reason.CONNECT_ERROR:
             mapped = ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {mapped.message}")
-        raise ProbeFailed(mapped.reason, redactor.scrub(mapped.message)) from None
+        raise ProbeFailed(mapped.reason, Redactor(secrets).scrub(mapped.message)) from None
     ctx.facts["BODY"] = Body.decode(raw, response.charset)
 
 
@@ -286,8 +294,8 @@ SPEC = ProberSpec(
     kind="http",
     model=HttpProbe,
     probe=probe,
-    facts=FACTS,
+    facts=(*FACTS, *RATELIMIT_FACTS),
     default_conditions=("[STATUS] in 200..299",),
     target=_target,
-    signals=("latency", "cert_expiry"),
+    signals=("latency", "cert_expiry", "utilisation"),
 )

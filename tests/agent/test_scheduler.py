@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 import pytest
@@ -114,8 +115,7 @@ async def test_sync_keeps_unchanged_jobs(change: str) -> None:
     scheduler = Scheduler(run, concurrency=1)
     old = {"p/a/h": make_probe("p/a/h", 3600.0), "p/b/h": make_probe("p/b/h", 3600.0)}
     scheduler.start(old)
-    job = scheduler._scheduler.get_job("p/a/h")
-    next_run = job.next_run_time
+    next_run = scheduler.next_run("p/a/h")
     new = dict(old)
     if change == "changed":
         new["p/a/h"] = make_probe("p/a/h", 3600.0, digest="d1")
@@ -123,13 +123,33 @@ async def test_sync_keeps_unchanged_jobs(change: str) -> None:
         del new["p/a/h"]
     new["p/c/h"] = make_probe("p/c/h", 3600.0)
     report = scheduler.sync(old, new)
-    after = scheduler._scheduler.get_job("p/a/h")
+    after = scheduler.next_run("p/a/h")
     scheduler.shutdown()
     assert report.added == ("p/c/h",)
     if change == "same":
-        assert after is not None and after.next_run_time == next_run
+        assert after is not None and after == next_run
         assert report.kept == 2 and report.changed == () and report.removed == ()
     elif change == "changed":
         assert report.changed == ("p/a/h",) and after is not None
     else:
         assert report.removed == ("p/a/h",) and after is None
+
+
+async def test_runs_keep_their_grid_and_never_come_up_twice() -> None:
+    # 100 ms is where float error once brought the same run back (0.1 has no exact binary).
+    times: dict[str, list[float]] = {}
+    loop = asyncio.get_running_loop()
+
+    async def run(probe_id: str) -> None:
+        times.setdefault(probe_id, []).append(loop.time())
+
+    scheduler = Scheduler(run, concurrency=10)
+    scheduler.start({p.id: p for p in (make_probe(f"p/i{n}/h", 0.1) for n in range(3))})
+    await asyncio.sleep(1.5)
+    scheduler.shutdown()
+    assert scheduler.stats.skipped == {"overlap": 0, "missed": 0}
+    for probe_id, seen in times.items():
+        gaps = [b - a for a, b in itertools.pairwise(seen)]
+        assert len(seen) >= 10, probe_id
+        assert min(gaps) >= 0.05, (probe_id, gaps)  # at least half an interval apart
+        assert sorted(gaps)[len(gaps) // 2] == pytest.approx(0.1, abs=0.01)

@@ -23,7 +23,7 @@ from tests.conftest import StartAgent
 # Two sidecars in two zones watch the same integrations: external ones need both (the quorum).
 AGENTS = (("zone-a", "eu-west-1a"), ("zone-b", "eu-west-1b"))
 FOR = "3s"  # every alert's `for`: long enough to ride out a dependant's sub-second "down"
-DEADLINE = 30.0  # seconds from a fault to its notification: ~10 expected
+DEADLINE = 60.0  # seconds from a fault to its notification: ~10 expected, more on a busy machine
 QUIET = 4.0  # seconds without a dependant's notification once it is known to be inhibited
 DEPENDANTS = ("account_service", "payment_workflow")  # of account/core_ledger
 
@@ -98,6 +98,17 @@ async def _watching(stack: AlertStack) -> bool:
             and len(quorum) == sum(i.scope == "external" for i in every))
 
 
+# Alerts about what an integration is (its compliance, its capacity) rather than whether it
+# works: a dependency's outage does not explain them, so inhibition rightly leaves them alone.
+NOT_HEALTH = (
+    "OversightCompliance", "OversightSecurity", "OversightCapacity", "OversightCredential",
+)
+
+
+def _about_health(n: Notification) -> bool:
+    return not n.alert["labels"]["alertname"].startswith(NOT_HEALTH)
+
+
 def _down(integration: str) -> Callable[[Notification], bool]:
     def match(n: Notification) -> bool:
         labels = n.alert["labels"]
@@ -168,7 +179,7 @@ async def test_dependency_down_notifies_only_the_root_cause(scene: Scene) -> Non
         await asyncio.sleep(QUIET)
         leaked = stack.webhook.matching(
             lambda n: n.alert["labels"].get("integration") in DEPENDANTS
-            and n.receiver != "tickets")
+            and n.receiver != "tickets" and _about_health(n))
         assert leaked == [], "a dependant reached a pager or team channel"
         assert all(n.alert["labels"]["integration"] == "core_ledger"
                    for n in stack.webhook.received if n.receiver == "pager")
@@ -177,7 +188,8 @@ async def test_dependency_down_notifies_only_the_root_cause(scene: Scene) -> Non
 async def _inhibited(stack: AlertStack, integration: str) -> list[dict[str, Any]] | None:
     """The integration's alerts in Alertmanager once it holds, from every agent, the impacted
     alert and the fast burn-rate page, and every one of them is inhibited; None before."""
-    alerts = await stack.alertmanager_alerts(integration=integration)
+    alerts = [a for a in await stack.alertmanager_alerts(integration=integration)
+              if not a["labels"]["alertname"].startswith(NOT_HEALTH)]
     names = [a["labels"]["alertname"] for a in alerts]
     pages = [a for a in alerts if a["labels"]["severity"] == "page"]
     if (names.count("OversightIntegrationImpacted") < len(AGENTS) or len(pages) < len(AGENTS)

@@ -12,12 +12,13 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 from agent.config import ConfigError, LoadedConfig, Problem, load_config, load_config_text
 from agent.config.errors import format_path, validation_problems
 from agent.config.loader import SourceMap
+from agent.probers import REGISTRY
 
 HERE = Path(__file__).parent
 VALID = HERE / "valid"
 INVALID = HERE / "invalid"
 PROBE = "patterns.bill_pay.integrations.processor.probes.port"
-KINDS = "a probe needs exactly one kind block, one of http, tcp, dns, tls"
+KINDS = f"a probe needs exactly one kind block, one of {', '.join(REGISTRY)}"
 NOT_DURATION = "is not a duration; write it like 250ms, 15s, 5m, 1h30m or 30d"
 FULL_ENV = {"REGION": "eu-west-1", "PROCESSOR_HOST": "processor.internal", "CLUSTER": ""}
 
@@ -143,7 +144,7 @@ INVALID_CASES = {
     ],
     "unknown_key_no_match": [
         "3: patterns.bill_pay: unknown key 'colour'; "
-        "allowed keys: owner, description, integrations",
+        "allowed keys: owner, description, compliance, integrations",
     ],
     "misspelt_kind": [f"8: {PROBE}: unknown key 'tpc'; did you mean 'tcp'?"],
     "duplicate_key": [

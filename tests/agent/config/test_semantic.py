@@ -55,7 +55,8 @@ EXPECTED = [
     "oversight.yaml:17: patterns.bill_pay.integrations.processor.probes.health.conditions[2]: "
     "[BODY.status] = UP: use == to compare, not =",
     "oversight.yaml:18: patterns.bill_pay.integrations.processor.probes.health.thresholds: "
-    "unknown signal 'latncy' for http probes; did you mean 'latency'? known: latency, cert_expiry",
+    "unknown signal 'latncy' for http probes; did you mean 'latency'? "
+    "known: latency, cert_expiry, utilisation",
     "oversight.yaml:23: patterns.account.integrations.ledger.depends_on: "
     "dependency cycle: account/ledger -> account/books -> account/ledger",
 ]

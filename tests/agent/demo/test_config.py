@@ -18,6 +18,23 @@ from agent.runner import execute
 
 KEYS = [i.key for i in integrations()]
 EXTERNAL = [i.key for i in integrations() if i.scope == "external"]
+# business endpoints and their auth checks: tested in tests/agent/compliance/test_demo.py
+BUSINESS = {
+    "bill_pay/payment_processor/payments",
+    "bill_pay/payment_processor/payments.auth_check",
+    "bill_pay/biller_network/billers",
+    "account/core_ledger/balance",
+    "account/core_ledger/balance.auth_check",
+    "client/kyc_vendor/verify",
+    "client/kyc_vendor/verify.auth_check",
+}
+SIDECAR = tuple(f"account/account_service/{name}" for name in ("node", "node_cpu", "process"))
+CAPACITY = {
+    "bill_pay/payment_workflow/pool",
+    *SIDECAR,
+    "bill_pay/payment_processor/client_cert",
+    "client/kyc_vendor/api_token",
+}
 
 
 def kind_of(probe: ProbeCommon) -> str:
@@ -38,7 +55,10 @@ async def test_config_yaml_names_every_integration_on_its_live_port(demo: DemoSe
         health = block["probes"]["health"]
         assert health["http"]["url"] == f"{service.url}/health"
         assert health["conditions"] == ["[STATUS] == 200", "[BODY.status] == UP"]
-        assert health["thresholds"] == {"latency": {"warning": "250ms", "critical": "1s"}}
+        quota = {"utilisation": {"warning": "80%", "critical": "95%"}}  # rate-limit headers
+        assert health["thresholds"] == {"latency": {"warning": "250ms", "critical": "1s"}} | (
+            quota if service.spec.rate_limit else {}
+        )
         assert (health["interval"], health["timeout"]) == ("5s", "2s")
         if key in EXTERNAL:
             tls = {"ca_file": str(demo.ca_file), "server_name": service.spec.hostname}
@@ -74,7 +94,9 @@ async def test_config_yaml_is_a_valid_agent_config(demo: DemoServices) -> None:
     }
     assert kinds[("account/core_ledger", "line")] == "tcp"
     assert kinds[("client/kyc_vendor", "cert")] == "tls"
-    assert set(kinds.values()) == {"http", "tcp", "tls"}
+    assert set(kinds.values()) == {"http", "tcp", "tls", "scrape", "host", "process", "credential"}
+    sidecar = {p: kinds[("account/account_service", p)] for p in ("node", "node_cpu", "process")}
+    assert sidecar == {"node": "host", "node_cpu": "host", "process": "process"}
 
 
 async def probe_everything(demo: DemoServices) -> dict[str, tuple[str | None, set[str]]]:
@@ -131,8 +153,12 @@ async def probe_everything(demo: DemoServices) -> dict[str, tuple[str | None, se
             {"client/kyc_vendor": {"near_expiry": True}},
             {"client/kyc_vendor/cert": (None, "cert_expiry critical")},
         ),
+        (
+            {"bill_pay/payment_workflow": {"pool_leak": 1e6}},  # full at once
+            {"bill_pay/payment_workflow/pool": (None, "utilisation:pool:db critical")},
+        ),
     ],
-    ids=["healthy", "slow", "503", "down", "near-expiry"],
+    ids=["healthy", "slow", "503", "down", "near-expiry", "pool-leak"],
 )
 async def test_the_agent_sees_each_fault_through_the_config(
     demo: DemoServices,
@@ -142,11 +168,19 @@ async def test_the_agent_sees_each_fault_through_the_config(
     for key, changes in faults.items():
         await demo[key].update(**changes)
     seen = await probe_everything(demo)
-    assert len(seen) == 2 * len(KEYS) - 3 + 1  # health everywhere, cert on 4 external, 1 line
+    # health everywhere, cert on 4 external, 1 line, and capacity: pool, node (2), process, creds
+    assert len(seen) == 2 * len(KEYS) - 3 + 1 + len(CAPACITY) + len(BUSINESS)
+    assert seen.keys() >= CAPACITY
     for probe_id, (reason, breaches) in seen.items():
+        if probe_id in BUSINESS:
+            continue
         want_reason, want_breach = expected.get(probe_id, (None, ""))
         assert reason == want_reason, probe_id
-        # Only the injected breach is asserted: a loaded machine may add a latency warning.
-        assert all(b.startswith("latency") for b in breaches - {want_breach}), probe_id
+        # Only the injected breach is asserted: a loaded machine may add a latency warning,
+        # and the node's and process's readings are this machine's own.
+        assert all(
+            b.startswith("latency") or probe_id.startswith(SIDECAR)
+            for b in breaches - {want_breach}
+        ), probe_id
         if want_breach:
             assert any(b.startswith(want_breach) for b in breaches), (probe_id, breaches)

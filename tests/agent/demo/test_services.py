@@ -97,14 +97,16 @@ async def test_a_wrong_server_name_fails_verification(
 @pytest.mark.parametrize(
     ("key", "path", "status", "field", "expected"),
     [
-        ("account/core_ledger", "/v1/accounts/ACC-1/balance", 200, "account_id", "ACC-1"),
+        # protected: refused without the demo token (the agent's auth check sees the same)
+        ("account/core_ledger", "/v1/accounts/ACC-1/balance", 401, "error", "unauthorized"),
         ("client/client_service", "/v1/clients/C-9", 200, "status", "verified"),
         (
             "bill_pay/biller_network",
             "/v1/billers",
             200,
             "billers",
-            [{"id": "ELEC-001", "name": "City Power"}],
+            # the demo's planted leak (no_sensitive_data fails on it)
+            [{"id": "ELEC-001", "name": "City Power", "card": "4111111111111111"}],
         ),
     ],
 )

@@ -61,7 +61,13 @@ def recorder(demo: DemoServices) -> Iterator[Recorder]:
 def test_the_default_schedule_fits_and_starts_within_20s() -> None:
     check_schedule(SCHEDULE, PERIOD)
     assert min(step.at for step in SCHEDULE) <= 20
-    assert {step.fault for step in SCHEDULE} == {"latency", "status", "down", "near_expiry"}
+    assert {step.fault for step in SCHEDULE} == {
+        "latency",
+        "status",
+        "down",
+        "near_expiry",
+        "pool_leak",
+    }
     assert {step.target for step in SCHEDULE} <= {i.key for i in integrations()}
     outage = [s for s in SCHEDULE if s.target == "account/core_ledger"]
     assert [(s.fault, s.at, s.end) for s in outage] == [("status", 10, 30), ("down", 30, 70)]
@@ -85,6 +91,11 @@ def test_the_default_schedule_fits_and_starts_within_20s() -> None:
         (
             Step(15, 75, "client/kyc_vendor", "near_expiry", True),
             "client/kyc_vendor serves a certificate that expires in 5 days for 75s",
+        ),
+        (
+            Step(20, 140, "bill_pay/payment_workflow", "pool_leak", 0.5),
+            "bill_pay/payment_workflow leaks database connections (0.5 a second, never returned)"
+            " for 140s",
         ),
     ],
 )
@@ -110,10 +121,11 @@ def test_format_schedule_lists_every_step() -> None:
 
 def test_events_revert_before_applying_at_the_same_instant() -> None:
     timeline = [(e.at, e.step.target, e.step.fault, e.apply) for e in events()]
-    assert timeline[:6] == [
+    assert timeline[:7] == [
         (5, "bill_pay/payment_processor", "latency", True),
         (10, "account/core_ledger", "status", True),
         (15, "client/kyc_vendor", "near_expiry", True),
+        (20, "bill_pay/payment_workflow", "pool_leak", True),
         (30, "account/core_ledger", "status", False),
         (30, "account/core_ledger", "down", True),
         (50, "bill_pay/payment_processor", "latency", False),
