@@ -134,6 +134,12 @@ INTEGRATION_ROOT_CAUSE = Family(
     "(pattern/integration) that explains its failure.",
     (*INTEGRATION_LABELS, "root_cause"),
 )
+INTEGRATION_DEPENDS_ON = Family(
+    "oversight_integration_depends_on",
+    "gauge",
+    "One series (1) per direct dependency of the integration, as pattern/integration.",
+    (*INTEGRATION_LABELS, "dependency"),
+)
 INTEGRATION_OBJECTIVE = Family(
     "oversight_integration_slo_objective_ratio",
     "gauge",

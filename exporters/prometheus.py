@@ -183,6 +183,8 @@ class SnapshotCollector:
                 (*labels, "availability"),
                 integration.availability_objective,
             )
+            for dependency in integration.depends_on:
+                out.add(n.INTEGRATION_DEPENDS_ON, (*labels, dependency), 1)
             status = snap.states.get(key)
             current = status.state if status is not None else State.UNKNOWN
             for state in State:
