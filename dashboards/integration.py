@@ -1,4 +1,4 @@
-"""Integration detail: one integration's state, success, latency, HTTP and TLS, and changes."""
+"""Integration detail: one integration's state, dependencies, success, latency, HTTP and TLS."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards import capacity, compliance
+from dashboards import integration_dependencies as dependencies
 from dashboards import integration_signals as signals
 from dashboards.common import (
     Query,
@@ -18,7 +19,6 @@ from dashboards.common import (
     data_link,
     datasource_variable,
     finish,
-    integration_url,
     label_variable,
     new_dashboard,
     panel,
@@ -122,7 +122,7 @@ def _health() -> list[Any]:
             "because a dependency is down.",
             "none",
             Query(state_code(SEL, "pattern, integration"), "state"),
-            w=12,
+            w=10,
             h=5,
         )
         .mappings(state_mappings())
@@ -151,39 +151,6 @@ def _health() -> list[Any]:
         .axis_soft_min(0)
         .override_by_name("flapping", [fixed_color("orange"), prop("custom.drawStyle", "line")])
     )
-    root = (
-        stat_panel(
-            "Root cause",
-            "While the integration is impacted (down because a dependency is down), the down "
-            "dependency the agent blames, at any time in the dashboard's range; 'none' when it "
-            "was not impacted. The link opens the root cause.",
-            "none",
-            Query(
-                "max by (root_cause, root_pattern, root_integration) (label_replace(label_replace("
-                f"\n  max_over_time(oversight_integration_root_cause{{{SEL}}}[$__range]),"
-                '\n  "root_pattern", "$1", "root_cause", "(.*)/.*"),'
-                ' "root_integration", "$1", "root_cause", ".*/(.*)"))'
-                '\nor on () label_replace(vector(0), "root_cause", "none", "", "")',
-                "{{root_cause}}",
-                instant=True,
-            ),
-            w=6,
-            h=5,
-        )
-        .text_mode(cm.BigValueTextMode.NAME)
-        .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .thresholds(thresholds("green", (1, "purple")))
-        .data_links(
-            [
-                data_link(
-                    "Root cause detail",
-                    integration_url(
-                        "${__field.labels.root_pattern}", "${__field.labels.root_integration}"
-                    ),
-                )
-            ]
-        )
-    )
     success = (
         panel(
             timeseries.Panel(),
@@ -205,7 +172,7 @@ def _health() -> list[Any]:
                 f"max({objective(SEL)})",
                 "objective",
             ),
-            w=12,
+            w=8,
             h=8,
         )
         .min(0)
@@ -225,14 +192,22 @@ def _health() -> list[Any]:
                 'or on () label_replace(vector(0), "reason", "none", "", "")',
                 "{{reason}} {{probe}}",
             ),
-            w=12,
+            w=8,
             h=8,
         )
         .draw_style(cm.GraphDrawStyle.BARS)
         .fill_opacity(60)
         .axis_soft_min(0)
     )
-    return [timeline, root, changes, success, failures]
+    # Root cause above the dependencies it names, in the right-hand column.
+    return [
+        timeline,
+        changes,
+        dependencies.root_cause(),
+        success,
+        failures,
+        dependencies.dependencies(),
+    ]
 
 
 def build() -> dict[str, Any]:

@@ -82,9 +82,11 @@ class Stack:
     prometheus_url: str
     instance: str
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """Run an instant query; the result's series (vector) or one sample (scalar)."""
-        url = f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Run an instant query (now, or at unix time ``at``); the result's series (vector) or
+        one sample (scalar)."""
+        params = {"query": expr} | ({} if at is None else {"time": f"{at:.3f}"})
+        url = f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode(params)
         try:
             body = json.loads(get(url))
         except urllib.error.HTTPError as error:

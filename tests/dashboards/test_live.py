@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from dashboards.integration_dependencies import NO_DEPENDENCY
+from dashboards.promql import STATE_CODES
 from tests.dashboards.promql import (
     PROMETHEUS_SERIES,
+    Target,
     dashboards,
     label_values,
     metric_names,
+    panels,
     substitute,
     targets,
     variable_queries,
@@ -28,6 +33,12 @@ PICKED = {
     "probe": "health",
     "policy": "tls_min_version",
 }
+# Panels that PICKED shows only in their empty case ('none'), with values that give them
+# something to show: the demo's payment_workflow depends on account_service and client_service.
+ALSO_PICKED = {
+    ("integration", "Dependencies"): {"integration": "payment_workflow"},
+}
+DEPENDENCIES = {("account", "account_service"), ("client", "client_service")}
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +48,25 @@ def picked(stack: Stack) -> dict[str, str]:
     return PICKED | {"agent": build["metric"]["agent"], "instance": stack.instance}
 
 
-def _variants(dashboard: str, picked: dict[str, str]) -> dict[str, dict[str, str]]:
-    """The picked values, and the same with every variable that offers All on All."""
-    everything = dict(picked)
-    for variable in dashboards()[dashboard]["templating"]["list"]:
-        if variable.get("includeAll"):
-            everything[variable["name"]] = variable["allValue"]
-    return {"picked": picked, "all": everything}
+def _variants(target: Target, picked: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The picked values, and the same with every variable that offers All on All; for the
+    panels in ALSO_PICKED both again with their values."""
+    bases = {"picked": picked}
+    if (also := ALSO_PICKED.get((target.dashboard, target.panel))) is not None:
+        bases["also picked"] = picked | also
+    out: dict[str, dict[str, str]] = {}
+    for base, values in bases.items():
+        everything = dict(values)
+        for variable in dashboards()[target.dashboard]["templating"]["list"]:
+            if variable.get("includeAll"):
+                everything[variable["name"]] = variable["allValue"]
+        out |= {base: values, f"{base}, all": everything}
+    return out
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
 def test_panel_query_returns_series(stack: Stack, picked: dict[str, str], target: Any) -> None:
-    for name, filled in _variants(target.dashboard, picked).items():
+    for name, filled in _variants(target, picked).items():
         expr = substitute(target.expr, filled)
         result = stack.query(expr)
         assert result, f"{target.id} returns nothing with {name} values:\n{expr}"
@@ -90,3 +108,43 @@ def test_variables_offer_the_picked_values(stack: Stack, picked: dict[str, str],
         assert offered, f"{name}: ${variable} offers nothing ({query})"
         if variable in picked:
             assert picked[variable] in offered, f"{name}: ${variable} lacks {picked[variable]}"
+
+
+def _state_mapping(board: dict[str, Any], title: str, column: str) -> dict[str, str]:
+    """Value -> text of the value mappings the panel's override gives ``column``."""
+    (item,) = [p for p in panels(board) if p["title"] == title]
+    (override,) = [o for o in item["fieldConfig"]["overrides"] if o["matcher"]["options"] == column]
+    (mappings,) = [p["value"] for p in override["properties"] if p["id"] == "mappings"]
+    return {value: shown["text"] for m in mappings for value, shown in m["options"].items()}
+
+
+@pytest.mark.parametrize(
+    ("integration", "expected"),
+    [
+        ("payment_workflow", DEPENDENCIES),
+        ("payment_processor", {("", "none")}),
+    ],
+)
+def test_dependencies_show_each_dependency_in_its_current_state(
+    stack: Stack, picked: dict[str, str], integration: str, expected: set[tuple[str, str]]
+) -> None:
+    """One row per direct dependency, labelled for its own detail link and valued the code of
+    the state the agent exports for it at that moment; one 'none' row without dependencies."""
+    (target,) = [t for t in TARGETS if (t.dashboard, t.panel) == ("integration", "Dependencies")]
+    shown = _state_mapping(dashboards()["integration"], "Dependencies", "State")
+    at = time.time() - 1  # one instant for the panel and the states it is checked against
+    result = stack.query(substitute(target.expr, picked | {"integration": integration}), at)
+    rows = {
+        (r["metric"].get("pattern", ""), r["metric"].get("integration", "")): r["value"][1]
+        for r in result
+    }
+    assert set(rows) == expected and len(result) == len(expected), result
+    codes = {name: code for name, code, _ in STATE_CODES}
+    for (pattern, name), value in rows.items():
+        if name == "none":
+            assert int(value) == NO_DEPENDENCY and shown[value] == "-"
+            continue
+        selector = f'pattern="{pattern}", integration="{name}", agent="{picked["agent"]}"'
+        (state,) = stack.query(f"oversight_integration_state{{{selector}}} == 1", at)
+        assert int(value) == codes[state["metric"]["state"]], (pattern, name, state)
+        assert shown[value] == state["metric"]["state"]
