@@ -1,0 +1,1 @@
+"""Deployment examples: the container image, Kubernetes manifests and a local Compose stack."""
