@@ -16,10 +16,8 @@ from agent.compliance.runtime import ComplianceRuntime
 from agent.config import ConfigError, load_config
 from agent.evaluation.state import StateTracker, Transition
 from agent.plan import Plan, build_plan
-from agent.probers import REGISTRY
 from agent.probers.shared import Shared
 from agent.redact import Redactor
-from agent.runner import execute
 from agent.scheduler import Scheduler, SyncReport
 from agent.snapshot import AgentHealth, Snapshot
 from agent.store import ResultStore
@@ -124,18 +122,8 @@ class App:
             return
         adapter = logging.LoggerAdapter(log, {"probe": probe_id})
         run = self.telemetry.start_run(probe)  # a span around the run; no-op when OTLP is off
-        result = await execute(
-            REGISTRY[probe.kind],
-            probe.settings,
-            probe_id=probe.id,
-            timeout=probe.timeout,
-            conditions=probe.conditions,
-            thresholds=probe.thresholds,
-            shared=self.shared,
-            log=adapter,
-            trace_headers=run.headers,
-            trace_id=run.trace_id,
-            policies=probe.policies,
+        result = await probe.run(
+            self.shared, log=adapter, trace_headers=run.headers, trace_id=run.trace_id
         )
         result = run.finish(result)  # ends the span; the trace id stays only if it is exported
         if self.plan.probes.get(probe_id) is not probe:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -17,7 +18,9 @@ from agent.config import ConfigError, LoadedConfig, Problem
 from agent.config.models import DEFAULT_OBJECTIVES, AgentSettings, Config, ExportersConfig
 from agent.evaluation.thresholds import SIGNALS, ThresholdRule
 from agent.probers import REGISTRY
-from agent.runner import Condition, Policy
+from agent.probers.shared import Shared
+from agent.results import Result
+from agent.runner import Condition, Policy, execute
 
 # Prometheus label values the agent sets on every series of a probe, in this order.
 PROBE_LABELS = ("pattern", "integration", "scope", "probe")
@@ -44,6 +47,30 @@ class ProbePlan:
     @property
     def labels(self) -> tuple[str, str, str, str]:
         return (self.pattern, self.integration, self.scope, self.name)
+
+    async def run(
+        self,
+        shared: Shared,
+        *,
+        log: logging.LoggerAdapter[logging.Logger] | None = None,
+        trace_headers: Mapping[str, str] | None = None,
+        trace_id: str | None = None,
+    ) -> Result:
+        """One run of this probe as the agent makes it: its kind, deadline, conditions,
+        thresholds and policies. Never raises for a target's fault."""
+        return await execute(
+            REGISTRY[self.kind],
+            self.settings,
+            probe_id=self.id,
+            timeout=self.timeout,
+            conditions=self.conditions,
+            thresholds=self.thresholds,
+            shared=shared,
+            log=log,
+            trace_headers=trace_headers,
+            trace_id=trace_id,
+            policies=self.policies,
+        )
 
 
 @dataclass(frozen=True, slots=True)

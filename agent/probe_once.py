@@ -7,48 +7,47 @@ from typing import Any
 
 from agent.evaluation.state import describe_breach
 from agent.plan import Plan
-from agent.probers import REGISTRY
 from agent.probers.shared import Shared
 from agent.redact import Redactor
-from agent.runner import execute
+from agent.results import Result
+
+
+async def run_once(plan: Plan) -> dict[str, Result]:
+    """Every probe of ``plan`` once, concurrently under the agent's limit: id -> Result."""
+    shared = Shared()
+    limit = asyncio.Semaphore(plan.agent.concurrency)
+
+    async def one(probe_id: str) -> tuple[str, Result]:
+        async with limit:
+            return probe_id, await plan.probes[probe_id].run(shared)
+
+    try:
+        return dict(await asyncio.gather(*(one(probe_id) for probe_id in plan.probes)))
+    finally:
+        await shared.close()
 
 
 async def probe_all(plan: Plan) -> list[dict[str, Any]]:
-    """Run each probe of ``plan`` once under the agent's concurrency limit."""
-    shared = Shared()
-    limit = asyncio.Semaphore(plan.agent.concurrency)
+    """Rows for ``oversight probe``: each probe once, what it saw, secrets scrubbed."""
     redactor = Redactor(plan.secrets)
-
-    async def one(probe_id: str) -> dict[str, Any]:
+    rows = []
+    for probe_id, result in (await run_once(plan)).items():
         probe = plan.probes[probe_id]
-        async with limit:
-            result = await execute(
-                REGISTRY[probe.kind],
-                probe.settings,
-                probe_id=probe.id,
-                timeout=probe.timeout,
-                conditions=probe.conditions,
-                thresholds=probe.thresholds,
-                shared=shared,
-                policies=probe.policies,
-            )
-        return {
-            "pattern": probe.pattern,
-            "integration": probe.integration,
-            "probe": probe.name,
-            "kind": probe.kind,
-            "target": probe.target,
-            "success": result.success,
-            "reason": result.reason.value if result.reason else None,
-            "message": redactor.scrub(result.message),
-            "duration_seconds": round(result.duration, 6),
-            "breaches": [describe_breach(b) for b in result.breaches],
-        }
-
-    try:
-        return list(await asyncio.gather(*(one(probe_id) for probe_id in plan.probes)))
-    finally:
-        await shared.close()
+        rows.append(
+            {
+                "pattern": probe.pattern,
+                "integration": probe.integration,
+                "probe": probe.name,
+                "kind": probe.kind,
+                "target": probe.target,
+                "success": result.success,
+                "reason": result.reason.value if result.reason else None,
+                "message": redactor.scrub(result.message),
+                "duration_seconds": round(result.duration, 6),
+                "breaches": [describe_breach(b) for b in result.breaches],
+            }
+        )
+    return rows
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:

@@ -13,10 +13,8 @@ from aiohttp import web
 from agent.compliance.evaluate import ComplianceEvaluator, ComplianceView
 from agent.config.loader import load_config_text
 from agent.plan import Plan, build_plan
-from agent.probers import REGISTRY
-from agent.probers.shared import Shared
+from agent.probe_once import run_once
 from agent.results import Result
-from agent.runner import execute
 from tests.peers.http_servers import Running, serve
 from tests.peers.tls_servers import TlsPki
 
@@ -100,23 +98,7 @@ def plan_of(text: str) -> Plan:
 
 async def run_all(plan: Plan) -> dict[str, Result]:
     """Every probe once, with its policies, as the agent runs it."""
-    shared = Shared()
-    out = {}
-    try:
-        for probe in plan.probes.values():
-            out[probe.id] = await execute(
-                REGISTRY[probe.kind],
-                probe.settings,
-                probe_id=probe.id,
-                timeout=probe.timeout,
-                conditions=probe.conditions,
-                thresholds=probe.thresholds,
-                shared=shared,
-                policies=probe.policies,
-            )
-    finally:
-        await shared.close()
-    return out
+    return await run_once(plan)
 
 
 async def judge(text: str) -> tuple[Plan, dict[str, Result], ComplianceView]:

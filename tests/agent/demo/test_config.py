@@ -12,9 +12,7 @@ from agent.config.models import Config, ProbeCommon
 from agent.demo import DemoServices
 from agent.demo.topology import integrations
 from agent.plan import build_plan
-from agent.probers import REGISTRY
-from agent.probers.shared import Shared
-from agent.runner import execute
+from agent.probe_once import run_once
 
 KEYS = [i.key for i in integrations()]
 EXTERNAL = [i.key for i in integrations() if i.scope == "external"]
@@ -102,23 +100,10 @@ async def test_config_yaml_is_a_valid_agent_config(demo: DemoServices) -> None:
 async def probe_everything(demo: DemoServices) -> dict[str, tuple[str | None, set[str]]]:
     """Every probe of the demo config once, as the agent runs it: id -> (reason, breaches)."""
     plan = build_plan(load_config_text(demo.config_yaml(), name="demo.yaml"))
-    shared = Shared()
     seen: dict[str, tuple[str | None, set[str]]] = {}
-    try:
-        for probe in plan.probes.values():
-            result = await execute(
-                REGISTRY[probe.kind],
-                probe.settings,
-                probe_id=probe.id,
-                timeout=probe.timeout,
-                conditions=probe.conditions,
-                thresholds=probe.thresholds,
-                shared=shared,
-            )
-            breaches = {f"{b.signal} {b.severity.value}" for b in result.breaches}
-            seen[probe.id] = (result.reason.value if result.reason else None, breaches)
-    finally:
-        await shared.close()
+    for probe_id, result in (await run_once(plan)).items():
+        breaches = {f"{b.signal} {b.severity.value}" for b in result.breaches}
+        seen[probe_id] = (result.reason.value if result.reason else None, breaches)
     return seen
 
 
