@@ -25,6 +25,7 @@ from yarl import URL
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.http_client import (
     HttpClients,
+    HttpUrlText,
     PhaseClock,
     check_family,
     failure,
@@ -65,7 +66,7 @@ class HttpProbe(BaseModel):
 
     model_config = _CONFIG
 
-    url: str
+    url: HttpUrlText
     method: Annotated[str, BeforeValidator(_upper), Field(pattern=_TOKEN)] = "GET"
     headers: dict[Annotated[str, Field(pattern=_TOKEN)], str] = Field(default_factory=dict)
     body: str | None = None
@@ -79,17 +80,6 @@ class HttpProbe(BaseModel):
     bearer_token_file: str | None = Field(None, description="read at every probe")
     secret_headers: tuple[str, ...] = Field((), description="more header names to redact")
     trace_context: bool = Field(True, description="send W3C traceparent with the request")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        try:
-            url = URL(value)
-        except ValueError:
-            raise ValueError(f"{redact_url(value)!r} is not a URL") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
-        return value
 
     @field_validator("headers")
     @classmethod

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Annotated, Any
 
 import aiohttp
+from pydantic import AfterValidator
 from yarl import URL
 
 from agent import __version__
@@ -22,6 +23,20 @@ from agent.probers.net import connect_error
 from agent.probers.shared import Shared
 from agent.redact import redact_url
 from agent.results import Reason
+
+
+def _http_url(value: str) -> str:
+    try:
+        url = URL(value)
+    except ValueError:
+        raise ValueError(f"{redact_url(value)!r} is not a URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
+    return value
+
+
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]
+"""An http:// or https:// URL with a host, kept as written; errors never show its secrets."""
 
 _FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
 USER_AGENT = f"Oversight/{__version__}"

@@ -28,7 +28,7 @@ from yarl import URL
 from agent.conditions.facts import Fact, FactType
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.capacity import CAPACITY_FACTS, record
-from agent.probers.http_client import HttpClients, PhaseClock, failure, watching
+from agent.probers.http_client import HttpClients, HttpUrlText, PhaseClock, failure, watching
 from agent.probers.scrape_expr import (
     EvaluationError,
     Expression,
@@ -85,7 +85,7 @@ class ScrapeProbe(BaseModel):
 
     model_config = _CONFIG
 
-    url: str
+    url: HttpUrlText
     headers: dict[str, str] = Field(default_factory=dict)
     bearer_token_file: str | None = Field(None, description="read at every probe")
     tls: TlsClientConfig = TlsClientConfig()
@@ -94,17 +94,6 @@ class ScrapeProbe(BaseModel):
     value: ExpressionText | None = None
     _value: Expression | None = PrivateAttr(None)
     _metrics: frozenset[str] = PrivateAttr(frozenset())
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        try:
-            url = URL(value)
-        except ValueError:
-            raise ValueError(f"{redact_url(value)!r} is not a URL") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"{redact_url(value)!r} is not an http:// or https:// URL")
-        return value
 
     @field_validator("value")
     @classmethod
