@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from agent.plan import ProbePlan
-from agent.scheduler import FIRST_ROUND_WINDOW, Scheduler, spread_offset
+from agent.scheduler import FIRST_ROUND_WINDOW, SLOT, Scheduler, spread_offset
 
 
 def make_probe(probe_id: str, interval: float, digest: str = "d0") -> ProbePlan:
@@ -153,3 +153,17 @@ async def test_runs_keep_their_grid_and_never_come_up_twice() -> None:
         assert len(seen) >= 10, probe_id
         assert min(gaps) >= 0.05, (probe_id, gaps)  # at least half an interval apart
         assert sorted(gaps)[len(gaps) // 2] == pytest.approx(0.1, abs=0.01)
+
+
+async def test_probes_sharing_a_time_slot_share_one_apscheduler_job() -> None:
+    async def run(probe_id: str) -> None:
+        return None
+
+    scheduler = Scheduler(run, concurrency=10)
+    probes = {p.id: p for p in (make_probe(f"p/i{n}/h", 5.0) for n in range(5000))}
+    scheduler.start(probes)
+    grid_jobs = [j for j in scheduler._scheduler.get_jobs() if j.id.startswith("every ")]
+    scheduler.shutdown()
+    assert len(grid_jobs) <= 5.0 / SLOT  # at most one job per 5 ms slot of the interval
+    assert len(grid_jobs) > 900  # and the slots are used evenly
+    assert sum(len(m) for m in scheduler._members.values()) == 5000
