@@ -275,7 +275,7 @@ async def _run(path: Path, listen: str | None, current: list[Callable[[], Redact
     from agent.app import App
     from agent.web import serve
 
-    app = App(path, listen=listen)
+    app = App(path, listen=listen, tune_gc=True)
     current[0] = lambda: app.redactor
     runner = await serve(app)
     await app.start()
@@ -301,7 +301,7 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     services = await start_services(workdir)
     config_path = workdir / "oversight.yaml"
     config_path.write_text(services.config_yaml(listen))
-    app = App(config_path, listen=listen)
+    app = App(config_path, listen=listen, tune_gc=True)
     current[0] = lambda: app.redactor
     runner = await serve(app)
     await app.start()
