@@ -22,6 +22,7 @@ from agent.plan import Plan
 from agent.snapshot import Snapshot
 from exporters.names import INTEGRATION_LABELS, PROBE_LABELS, Family
 
+_OWN_CACHE = 4096  # label texts kept per family; targets and the like are unique per probe
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,6 +31,10 @@ class Steps(Protocol):
     """What adds families to a sink a piece at a time: ``SnapshotCollector.steps``."""
 
     def __call__(self, snap: Snapshot, out: Any) -> Iterator[None]: ...
+
+
+# One-hot families (state, compliance) make up most series: their values, written once.
+_COMMON: dict[float, str] = {0.0: "0.0", 1.0: "1.0"}
 
 
 def number(value: float) -> str:
@@ -58,6 +63,7 @@ class _Shape:
     base: int
     extra: tuple[str, ...]  # ',name="' of each label after the base
     histogram: bool
+    own: dict[Any, str]  # the text of the labels after the base, by their values (bounded)
 
 
 def _shape(family: Family, openmetrics: bool) -> _Shape:
@@ -78,7 +84,7 @@ def _shape(family: Family, openmetrics: bool) -> _Shape:
         doc = doc.replace('"', r"\"")
     header = f"# HELP {header_name} {doc}\n# TYPE {header_name} {family.type}\n"
     extra = tuple(f',{name}="' for name in labels[base:])
-    return _Shape(sample, header, base, extra, family.type == "histogram")
+    return _Shape(sample, header, base, extra, family.type == "histogram", {})
 
 
 class _Sink:
@@ -128,17 +134,17 @@ class _Sink:
             text = self._const
         extra = shape.extra
         if extra:
-            if len(extra) == 1:
-                own = f'{extra[0]}{escape(labels[base])}"'
-            elif len(extra) == 2:  # e.g. compliance (policy, status): a third of all series
-                own = f'{extra[0]}{escape(labels[base])}"{extra[1]}{escape(labels[base + 1])}"'
-            else:
+            values = labels[base] if len(extra) == 1 else labels[base:]
+            own = shape.own.get(values)
+            if own is None:
                 own = "".join(f'{e}{escape(v)}"' for e, v in zip(extra, labels[base:], strict=True))
+                if len(shape.own) < _OWN_CACHE:  # phases, states, policies: a few values each
+                    shape.own[values] = own
             text = f"{text}{own}" if text else own[1:]
         if shape.histogram:
             self._histogram(shape.sample, text, value, buckets, lines)
         elif text:
-            lines.append(f"{shape.sample}{{{text}}} {number(value)}\n")
+            lines.append(f"{shape.sample}{{{text}}} {_COMMON.get(value) or number(value)}\n")
         else:
             lines.append(f"{shape.sample} {number(value)}\n")
 

@@ -1,0 +1,87 @@
+"""The bench harness runs end to end on a tiny N, and its measuring parts compute the truth.
+
+No figure is asserted as a speed: only that every number the report needs was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import peers
+from bench.accesslog import Hit, missed_runs, percentile, read_hits, schedule_errors
+from bench.render import compare
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_schedule_error_is_distance_from_each_targets_own_grid() -> None:
+    # Target 0 is on its grid (phase 0.3 s) but for one run 40 ms late; target 1 keeps a
+    # constant 0.9 s phase, which is no error at all.
+    hits = [Hit(100.3 + k, 0, 200) for k in range(10)]
+    hits[4] = Hit(104.34, 0, 200)
+    hits += [Hit(100.9 + k, 1, 200) for k in range(10)]
+    errors = schedule_errors(hits, 1.0, 100.0, 110.0)
+    assert len(errors) == 20
+    assert max(errors) == pytest.approx(0.04, abs=1e-6)
+    assert sorted(errors)[-2] == pytest.approx(0.0, abs=1e-6)
+    assert percentile(errors, 50) == pytest.approx(0.0, abs=1e-6)
+    assert missed_runs(hits[:15], 2, 1.0, 100.0, 110.0) == 5
+
+
+def test_access_log_lines_are_read_once_and_half_lines_wait(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("1700000000.123 /t/7 200\n1700000000.500 /healthz 200\n1700000001.0 /t/8 ")
+    hits, offset = read_hits(log)
+    assert hits == [Hit(1700000000.123, 7, 200)]
+    with log.open("a") as handle:
+        handle.write("503\n")
+    more, _ = read_hits(log, offset)
+    assert more == [Hit(1700000001.0, 8, 503)]
+
+
+@pytest.mark.parametrize("integrations", [4])
+def test_the_renderer_holds_the_same_samples_as_prometheus_client(integrations: int) -> None:
+    """/metrics is rendered without prometheus_client's encoders: same samples, both formats
+    (including the exemplars OpenMetrics carries); compare() raises if they differ."""
+    figures = compare(integrations, repeat=1)
+    assert figures["series"] > 40 * integrations
+    assert figures["text_bytes"] > 0 and figures["openmetrics_bytes"] > figures["text_bytes"]
+
+
+@pytest.mark.skipif(
+    bool(peers.missing_packages([peers.NGINX, peers.BLACKBOX, peers.PROMETHEUS])),
+    reason="nginx, prometheus or prometheus-blackbox-exporter is not installed",
+)
+def test_the_harness_runs_on_a_tiny_n(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--no-install", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    for heading in ("## Machine and versions", "## Method", "## Goals", "## CPU per probe"):
+        assert heading in text
+    raw = json.loads(out.with_suffix(".json").read_text())
+    runs = {run["plan"]["kind"]: run for run in raw["rates"]}
+    assert set(runs) == {"agent_stack", "blackbox_direct"}
+    for kind, process in (("agent_stack", "agent"), ("blackbox_direct", "blackbox")):
+        run = runs[kind]
+        assert run["probes_per_s"][0] > 0, f"nginx saw no probe from {kind}"
+        assert run["cpu_ms_per_probe"][process][0] > 0
+        assert run["peak_rss_mib"][process] > 0
+        assert run["non_200"] == 0
+    assert runs["agent_stack"]["peak_rss_mib"]["prometheus"] > 0
+    assert runs["agent_stack"]["schedule_error_ms"]["p99"] >= 0
+    assert len(raw["pids"]) >= 5  # nginx twice, the agent, Prometheus, blackbox, load generator
+    assert [pid for pid in raw["pids"] if Path(f"/proc/{pid}").exists()] == []  # all stopped
