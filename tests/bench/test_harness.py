@@ -54,11 +54,9 @@ def test_the_renderer_holds_the_same_samples_as_prometheus_client(integrations: 
     assert figures["text_bytes"] > 0 and figures["openmetrics_bytes"] > figures["text_bytes"]
 
 
-@pytest.mark.skipif(
-    bool(peers.missing_packages([peers.NGINX, peers.BLACKBOX, peers.PROMETHEUS])),
-    reason="nginx, prometheus or prometheus-blackbox-exporter is not installed",
-)
 def test_the_harness_runs_on_a_tiny_n(tmp_path: Path) -> None:
+    missing = peers.missing_packages([peers.NGINX, peers.BLACKBOX, peers.PROMETHEUS])
+    assert not missing, f"install {', '.join(missing)} (bash scripts/test does)"
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tiny", "--no-install", "--out", str(out)],
