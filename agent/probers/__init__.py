@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.probers import credential, dns, host, http, process, scrape, tcp, tls
+from agent.probers import credential, dns, grpc, host, http, process, scrape, tcp, tls
 from agent.probers.base import ProberSpec
 
 REGISTRY: dict[str, ProberSpec] = {
@@ -10,6 +10,7 @@ REGISTRY: dict[str, ProberSpec] = {
     for spec in (
         http.SPEC,
         tcp.SPEC,
+        grpc.SPEC,
         dns.SPEC,
         tls.SPEC,
         host.SPEC,
