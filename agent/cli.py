@@ -38,8 +38,8 @@ config reference: README.md; a complete example: examples/oversight.yaml
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oversight",
-        description="Oversight: a sidecar agent that probes integrations for health, performance "
-        "and compliance, and exports Prometheus metrics.",
+        description="Oversight: a sidecar agent that probes integrations for health, performance, "
+        "capacity and compliance, and exports Prometheus metrics and OpenTelemetry (OTLP).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
