@@ -21,7 +21,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from dashboards.fields import last_value
+from dashboards.fields import last_value, prop
 
 UIDS = {
     "overview": "oversight-overview",
@@ -181,6 +181,17 @@ def integration_url(pattern: str, integration: str) -> str:
         f"/d/{UIDS['integration']}/integration?var-datasource=${{datasource}}"
         f"&var-pattern={pattern}&var-integration={integration}&${{__url_time_range}}"
     )
+
+
+def integration_column_link() -> list[model.DynamicConfigValue]:
+    """A table's ``integration`` column, each cell linked to that integration's detail."""
+    url = integration_url("${__data.fields.pattern}", "${__value.raw}")
+    return [prop("links", [{"title": "Integration detail", "url": url}])]
+
+
+def runbook_column_link() -> list[model.DynamicConfigValue]:
+    """A table's ``runbook`` column, each cell a link to the runbook it holds."""
+    return [prop("links", [{"title": "Runbook", "url": "${__value.raw}", "targetBlank": True}])]
 
 
 def data_link(title: str, url: str, *, new_tab: bool = False) -> db.DashboardLink:

@@ -16,10 +16,11 @@ from dashboards.common import (
     data_link,
     datasource_variable,
     finish,
-    integration_url,
+    integration_column_link,
     label_variable,
     new_dashboard,
     panel,
+    runbook_column_link,
     stat_panel,
     with_sections,
 )
@@ -219,24 +220,8 @@ def _failing() -> Any:
                 },
             )
         )
-        .override_by_name(
-            "integration",
-            [
-                prop(
-                    "links",
-                    [
-                        {
-                            "title": "Integration detail",
-                            "url": integration_url("${__data.fields.pattern}", "${__value.raw}"),
-                        }
-                    ],
-                )
-            ],
-        )
-        .override_by_name(
-            "runbook",
-            [prop("links", [{"title": "Runbook", "url": "${__value.raw}", "targetBlank": True}])],
-        )
+        .override_by_name("integration", integration_column_link())
+        .override_by_name("runbook", runbook_column_link())
     )
 
 

@@ -8,7 +8,7 @@ from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import Query, integration_url, panel
+from dashboards.common import Query, integration_column_link, panel, runbook_column_link
 from dashboards.fields import prop, state_mappings, thresholds_value
 from dashboards.promql import budget_left, objective, state_code
 
@@ -93,24 +93,8 @@ def integrations() -> Any:
             ],
         )
         .override_by_name("p95 latency (5m)", [prop("unit", "s")])
-        .override_by_name(
-            "integration",
-            [
-                prop(
-                    "links",
-                    [
-                        {
-                            "title": "Integration detail",
-                            "url": integration_url("${__data.fields.pattern}", "${__value.raw}"),
-                        }
-                    ],
-                )
-            ],
-        )
-        .override_by_name(
-            "runbook",
-            [prop("links", [{"title": "Runbook", "url": "${__value.raw}", "targetBlank": True}])],
-        )
+        .override_by_name("integration", integration_column_link())
+        .override_by_name("runbook", runbook_column_link())
     )
 
 
@@ -141,8 +125,5 @@ def alerts() -> Any:
                 },
             )
         )
-        .override_by_name(
-            "runbook",
-            [prop("links", [{"title": "Runbook", "url": "${__value.raw}", "targetBlank": True}])],
-        )
+        .override_by_name("runbook", runbook_column_link())
     )
