@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from agent.redact import Redactor
+from agent.redact import RedactingFilter, Redactor
 
 
 class _JsonFormatter(logging.Formatter):
@@ -28,27 +28,13 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(doc)
 
 
-class _ScrubFilter(logging.Filter):
-    """Scrubs with whatever redactor is current, so a reload's new secrets are covered."""
-
-    def __init__(self, redactor: Callable[[], Redactor]) -> None:
-        super().__init__()
-        self._redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redactor = self._redactor()
-        record.msg = redactor.scrub(record.getMessage())
-        record.args = None
-        return True
-
-
 def setup_logging(level: str, fmt: str, redactor: Callable[[], Redactor]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(_ScrubFilter(redactor))
+    handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

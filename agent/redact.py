@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 MASK = "<redacted>"
@@ -123,12 +123,14 @@ class RedactingFilter(logging.Filter):
     pass through it. Never drops a record.
     """
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor | Callable[[], Redactor]) -> None:
+        """A Redactor, or a function returning the current one (a reload brings new secrets)."""
         super().__init__()
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scrub = self.redactor.scrub
+        current = self.redactor
+        scrub = (current if isinstance(current, Redactor) else current()).scrub
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a bad format string: keep what we can, scrubbed

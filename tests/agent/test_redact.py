@@ -153,3 +153,15 @@ def test_log_filter_scrubs_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
     assert "s3cr3t-token" not in caplog.text
     assert "probe <redacted> raised" in caplog.text
     assert "RuntimeError: failed with <redacted>" in caplog.text
+
+
+def test_the_filter_follows_the_current_redactor() -> None:
+    """A reload brings new secrets: a filter given a function uses whatever it returns now."""
+    current = [Redactor(["old-secret"])]
+    redacting = RedactingFilter(lambda: current[0])
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "%s and %s", ("old-secret", "new-secret"), None
+    )
+    current[0] = Redactor(["new-secret"])
+    redacting.filter(record)
+    assert record.getMessage() == "old-secret and <redacted>"
