@@ -34,8 +34,8 @@ patterns:
         scope: external
         probes:
           health:
-            interval: 300ms
-            timeout: 250ms
+            interval: 1s
+            timeout: 1s  # a loaded machine must not turn a success into a timeout
             http: {{url: "{base}/json?api_key=s3cret&page=2"{http_extra}}}
             thresholds: {{latency: {{warning: 300ms, critical: 1s}}}}
           broken:
