@@ -22,9 +22,6 @@ from agent.probers.shared import Shared
 from agent.results import Result
 from agent.runner import Condition, Policy, execute
 
-# Prometheus label values the agent sets on every series of a probe, in this order.
-PROBE_LABELS = ("pattern", "integration", "scope", "probe")
-
 
 @dataclass(frozen=True, slots=True)
 class ProbePlan:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agent.vocabulary import Detail, Family
+
 
 class Reason(StrEnum):
     """Why a probe failed. Closed on purpose: alerts and dashboards group by it."""
@@ -98,8 +100,8 @@ class Capacity:
 class Result:
     """What one run of one probe saw. Built once by the runner, never changed after.
 
-    ``values`` holds numbers the exporters render (``http_status_code`` ->
-    ``probe_http_status_code``); ``info`` holds short strings rendered as ``*_info`` labels.
+    ``values`` holds the numbers it recorded, by family (``HTTP_STATUS_CODE`` is
+    ``probe_http_status_code``); ``info`` holds short strings, some of them ``*_info`` labels.
     """
 
     probe_id: str
@@ -109,29 +111,22 @@ class Result:
     reason: Reason | None = None
     message: str = ""
     phases: tuple[tuple[str, float], ...] = ()
-    values: tuple[tuple[str, float], ...] = ()
-    info: tuple[tuple[str, str], ...] = ()
+    values: tuple[tuple[Family, float], ...] = ()
+    info: tuple[tuple[Detail, str], ...] = ()
     conditions: tuple[ConditionOutcome, ...] = ()
     breaches: tuple[Breach, ...] = ()
     trace_id: str | None = None
     capacity: tuple[Capacity, ...] = ()
     findings: tuple[Finding, ...] = ()
 
-    def value(self, name: str) -> float | None:
+    def value(self, family: Family) -> float | None:
         for key, value in self.values:
-            if key == name:
+            if key is family:
                 return value
         return None
 
-    def info_value(self, name: str) -> str | None:
+    def info_value(self, detail: Detail) -> str | None:
         for key, value in self.info:
-            if key == name:
+            if key is detail:
                 return value
         return None
-
-    @property
-    def worst_breach(self) -> Severity | None:
-        severities = {b.severity for b in self.breaches}
-        if Severity.CRITICAL in severities:
-            return Severity.CRITICAL
-        return Severity.WARNING if severities else None

@@ -19,6 +19,7 @@ from agent.evaluation.thresholds import Observed, ThresholdRule, check_all
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.shared import Shared
 from agent.results import Compliance, ConditionOutcome, Finding, Reason, Result
+from agent.vocabulary import Detail, Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,8 @@ class RunView:
 
     success: bool
     facts: Mapping[str, Any]
-    values: Mapping[str, float]
-    info: Mapping[str, str]
+    values: Mapping[Family, float]
+    info: Mapping[Detail, str]
 
 
 class Policy(Protocol):

@@ -28,10 +28,10 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.plan import ProbePlan
+from agent.vocabulary import LAG_BUCKETS
 
 log = logging.getLogger("oversight.scheduler")
 
-LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 FIRST_ROUND_WINDOW = 2.0  # seconds over which the first round after start is spread
 SLOT = 0.005  # probes whose start falls in the same 5 ms of their interval share a job
 FIRST_ROUND_TICK = 0.01  # first runs due within the same 10 ms share a one-shot job

@@ -24,7 +24,7 @@ def _result(result: Result | None, redactor: Redactor) -> dict[str, Any] | None:
         "started": result.started,
         "duration_seconds": round(result.duration, 6),
         "phases": {k: round(v, 6) for k, v in result.phases},
-        "values": dict(result.values),
+        "values": {family.key: value for family, value in result.values},
         "info": {k: redactor.scrub(v) for k, v in result.info},
         "conditions": [
             {

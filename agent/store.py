@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agent.results import Reason, Result
-
-# Probe latency buckets (seconds): loopback to a slow partner across the internet.
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from agent.vocabulary import DURATION_BUCKETS
 
 
 @dataclass(slots=True)
@@ -59,14 +57,6 @@ class ResultStore:
             totals = self._totals[result.probe_id] = ProbeTotals()
         totals.add(result)
         return previous
-
-    def retain(self, probe_ids: Iterable[str]) -> None:
-        """Forget probes that are no longer configured (after a reload)."""
-        keep = set(probe_ids)
-        for key in [k for k in self._latest if k not in keep]:
-            del self._latest[key]
-        for key in [k for k in self._totals if k not in keep]:
-            del self._totals[key]
 
     def forget(self, probe_id: str) -> None:
         """Drop one probe's history (its config changed: old numbers no longer describe it)."""

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
 from agent.compliance.api import compliance_routes
+from agent.fields import split_host_port
 from agent.status import render_page, status_document
 from exporters.exposition import Renderer
 from exporters.prometheus import SnapshotCollector
@@ -79,10 +80,8 @@ def make_web_app(app: App) -> web.Application:
 
 def split_listen(listen: str) -> tuple[str | None, int]:
     """``host:port``, ``:port`` (all interfaces) or ``[::1]:port``."""
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"listen address {listen!r} is not host:port")
-    return (host.strip("[]") or None), int(port)
+    host, port = split_host_port(listen, listen=True)
+    return host or None, port
 
 
 async def serve(app: App) -> web.AppRunner:

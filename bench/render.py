@@ -20,6 +20,7 @@ from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from agent import vocabulary as v
 from agent.app import App
 from agent.results import Reason, Result
 from bench.configs import agent_yaml
@@ -53,11 +54,11 @@ def filled_app(integrations: int, workdir: Path, runs: int = 3) -> App:
                     ("transfer", duration / 8),
                 ),
                 values=(
-                    ("http_redirects", 0),
-                    ("http_status_code", 200 if ok else 503),
-                    ("http_version", 1.1),
-                    ("http_content_length", 3),
-                    ("http_uncompressed_body_length", 3),
+                    (v.HTTP_REDIRECTS, 0),
+                    (v.HTTP_STATUS_CODE, 200 if ok else 503),
+                    (v.HTTP_VERSION, 1.1),
+                    (v.HTTP_CONTENT_LENGTH, 3),
+                    (v.HTTP_UNCOMPRESSED_BODY_LENGTH, 3),
                 ),
                 trace_id=f"{index:032x}" if index % 7 == 0 else None,
             )

@@ -20,7 +20,7 @@ from prometheus_client.utils import floatToGoString
 
 from agent.plan import Plan
 from agent.snapshot import Snapshot
-from exporters.names import INTEGRATION_LABELS, PROBE_LABELS, Family
+from agent.vocabulary import INTEGRATION_LABELS, PROBE_LABELS, Family
 
 _OWN_CACHE = 4096  # label texts kept per family; targets and the like are unique per probe
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"

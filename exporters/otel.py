@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.plan import PROBE_LABELS
+from agent.vocabulary import PROBE_LABELS
 from exporters.otel_failures import ExportFailures, throttle_sdk_logs
 from exporters.otel_settings import OtlpSettings, OtlpSettingsError, resolve
 

@@ -44,8 +44,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from agent import __version__
-from agent.store import DURATION_BUCKETS
-from exporters import names as n
+from agent import vocabulary as n
+from agent.vocabulary import DURATION_BUCKETS
 from exporters.otel_failures import ExportFailures
 
 log = logging.getLogger("oversight.otel")

@@ -26,14 +26,13 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from agent import __version__
-from agent.plan import PROBE_LABELS, ProbePlan
-from agent.redact import redact_url
+from agent import vocabulary as v
+from agent.plan import ProbePlan
+from agent.probers import REGISTRY
 from agent.results import Result
+from agent.vocabulary import PROBE_LABELS, Detail
 from exporters.otel_failures import ExportFailures
 
-# Kinds that talk to a remote peer: their span is a CLIENT span; others are INTERNAL.
-NETWORK_KINDS = frozenset({"http", "tcp", "dns", "tls", "grpc", "scrape"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Spans per export. Smaller than the SDK's 512: encoding a batch holds the GIL, and a large
 # one stalls the event loop for long enough to delay probe runs at a few hundred runs/s.
 MAX_BATCH = 128
@@ -180,7 +179,7 @@ class OtelTraces:
         span = self.tracer.start_span(
             f"{probe.kind} {probe.id}",
             context=Context(),  # a root span whatever the caller's context holds
-            kind=SpanKind.CLIENT if probe.kind in NETWORK_KINDS else SpanKind.INTERNAL,
+            kind=SpanKind.CLIENT if REGISTRY[probe.kind].network else SpanKind.INTERNAL,
             attributes=probe_attributes(probe, self.scrub),
         )
         return _TracedRun(self, probe, span)
@@ -198,39 +197,31 @@ def probe_attributes(probe: ProbePlan, scrub: Callable[[str], str]) -> dict[str,
         f"oversight.{label}": value for label, value in zip(PROBE_LABELS, probe.labels, strict=True)
     }
     attrs["oversight.probe.kind"] = probe.kind
-    settings = probe.settings
-    host, port = None, None
-    url = getattr(settings, "url", None)
-    if isinstance(url, str):
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-        attrs["url.full"] = scrub(redact_url(url))
-        attrs["url.scheme"] = parts.scheme
-        attrs["http.request.method"] = getattr(settings, "method", "GET")
-    address = getattr(settings, "address", None) or getattr(settings, "server", None)
-    if host is None and isinstance(address, str):
-        host, port = _host_port(address)
-    if getattr(settings, "query_name", None):
-        attrs["dns.question.name"] = settings.query_name
-    if host:
-        attrs["server.address"] = host
-    if port:
-        attrs["server.port"] = port
+    spec = REGISTRY[probe.kind]
+    where = spec.endpoint(probe.settings)
+    if where is not None:
+        if where.url:
+            attrs["url.full"] = scrub(where.url)
+            attrs["url.scheme"] = urlsplit(where.url).scheme
+        if where.host:
+            attrs["server.address"] = where.host
+        if where.port:
+            attrs["server.port"] = where.port
+    attrs.update(spec.attributes(probe.settings))
     return attrs
 
 
 def result_attributes(result: Result) -> dict[str, Any]:
     """What the run observed, under semantic-convention names where there is one."""
     attrs: dict[str, Any] = {}
-    status = result.value("http_status_code")
+    status = result.value(v.HTTP_STATUS_CODE)
     if status is not None:
         attrs["http.response.status_code"] = int(status)
-    version = result.value("http_version")
+    version = result.value(v.HTTP_VERSION)
     if version is not None:
         attrs["network.protocol.name"] = "http"
         attrs["network.protocol.version"] = f"{version:g}"  # 1.1, 2
-    tls = result.info_value("tls_version")
+    tls = result.info_value(Detail.TLS_VERSION)
     if tls:
         attrs["tls.protocol.name"] = "tls"
         attrs["tls.protocol.version"] = tls.removeprefix("TLS").strip()
@@ -238,15 +229,3 @@ def result_attributes(result: Result) -> dict[str, Any]:
         attrs["error.type"] = result.reason.value
         attrs["oversight.failure.reason"] = result.reason.value
     return attrs
-
-
-def _host_port(address: str) -> tuple[str, int | None]:
-    """``host:port``, ``[v6]:port`` or a bare host."""
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port = rest.removeprefix(":")
-        return host, int(port) if port.isdigit() else None
-    host, sep, port = address.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host, int(port)
-    return address, None

@@ -17,13 +17,12 @@ from prometheus_client.core import (
 from prometheus_client.samples import Exemplar
 
 from agent import __version__
+from agent import vocabulary as n
 from agent.evaluation.state import State
+from agent.probers import REGISTRY
 from agent.results import Compliance
-from agent.scheduler import LAG_BUCKETS
 from agent.snapshot import Snapshot
-from agent.store import DURATION_BUCKETS
-from exporters import names as n
-from exporters.names import Family
+from agent.vocabulary import DURATION_BUCKETS, LAG_BUCKETS, Family
 
 _KINDS = {
     "gauge": GaugeMetricFamily,
@@ -144,15 +143,13 @@ class SnapshotCollector:
             out.add(n.PROBE_SUCCESS, labels, 1.0 if result.success else 0.0)
             out.add(n.PROBE_DURATION, labels, result.duration)
             out.add(n.PROBE_LAST_RUN, labels, result.started)
+            phases = REGISTRY[probe.kind].phase_family
             for phase, seconds in result.phases:
                 if phase == "resolve":
                     out.add(n.PROBE_DNS_LOOKUP, labels, seconds)
-                family = n.PROBE_HTTP_PHASES if probe.kind == "http" else n.PROBE_PHASES
-                out.add(family, (*labels, phase), seconds)
-            for key, value in result.values:
-                value_family = n.VALUE_FAMILIES.get(key)
-                if value_family is not None:
-                    out.add(value_family, labels, value)
+                out.add(phases, (*labels, phase), seconds)
+            for family, value in result.values:
+                out.add(family, labels, value)
             for capacity in result.capacity:  # capacity: self-contained, may move as a block
                 unit_labels = (*labels, capacity.resource, capacity.unit)
                 if capacity.used is not None:
@@ -161,14 +158,12 @@ class SnapshotCollector:
                     out.add(n.CAPACITY_LIMIT, unit_labels, capacity.limit)
                 if (ratio := capacity.utilisation) is not None:
                     out.add(n.CAPACITY_UTILISATION, (*labels, capacity.resource), ratio)
-            info = dict(result.info)
-            if "tls_version" in info:
-                out.add(n.TLS_VERSION_INFO, (*labels, info["tls_version"]), 1)
-            if "tls_cipher" in info:
-                out.add(n.TLS_CIPHER_INFO, (*labels, info["tls_cipher"]), 1)
-            if "ssl_leaf_fingerprint_sha256" in info:
-                chain = tuple(info.get(key, "") for _, key in n.SSL_CHAIN_KEYS)
-                out.add(n.SSL_CHAIN_INFO, (*labels, *chain), 1)
+            if result.info:
+                info = dict(result.info)
+                for family in n.INFO_FAMILIES:
+                    if family.details[0] in info:
+                        details = tuple(info.get(d, "") for d in family.details)
+                        out.add(family, (*labels, *details), 1)
 
     def _integrations(self, snap: Snapshot, out: _Families) -> None:
         for key, integration in snap.plan.integrations.items():

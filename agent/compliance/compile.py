@@ -38,7 +38,7 @@ from agent.compliance.policies import (
 )
 from agent.conditions.parser import compile_condition
 from agent.probers import REGISTRY
-from agent.redact import is_secret_header
+from agent.probers.base import Request
 from agent.runner import Policy
 
 if TYPE_CHECKING:
@@ -64,30 +64,6 @@ class CompliancePlan:
     window: float = 3600.0
     integrations: Mapping[str, IntegrationCompliance] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
-    )
-
-
-def speaks_tls(kind: str, settings: Any) -> bool:
-    if kind == "http":
-        return str(settings.url).lower().startswith("https://")
-    if kind == "tls":
-        return True
-    return bool(getattr(settings, "tls", False) is True)
-
-
-def without_credentials(settings: Any) -> Any:
-    """An http probe's settings with every HTTP credential removed and redirects not followed."""
-    extra = settings.secret_headers
-    headers = {k: v for k, v in settings.headers.items() if not is_secret_header(k, extra)}
-    return settings.model_copy(
-        update={
-            "url": str(URL(settings.url).with_user(None)),
-            "headers": headers,
-            "basic_auth": None,
-            "bearer_token": None,
-            "bearer_token_file": None,
-            "follow_redirects": False,
-        }
     )
 
 
@@ -149,12 +125,13 @@ class _Site:
         self.problems.append(self.loaded.problem(path, message))
 
     def named(self, policy: str, names: tuple[str, ...]) -> list[ProbePlan]:
-        """The named http probes of this integration; any other name is a problem."""
+        """The named probes of this integration that send one HTTP request; any other name
+        is a problem."""
         where = set_where(self.levels, policy, "probes")
         found = []
         for index, name in enumerate(names):
             probe = self.by_name.get(name)
-            if probe is not None and probe.kind == "http":
+            if probe is not None and _request(probe) is not None:
                 found.append(probe)
             elif where is not None:
                 what = "is not an http probe" if probe else "is not a probe"
@@ -174,14 +151,16 @@ class _Site:
                 "a schema describes one response: name the probes it is for (api_contract.probes)",
             )
             return 0
-        http = tuple(n for n, p in self.by_name.items() if p.kind == "http")
+        http = tuple(n for n, p in self.by_name.items() if _request(p) is not None)
         count = 0
         for probe in self.named("api_contract", contract.probes or http):
             policy = self._contract_policy(contract, source, probe)
             if policy is None:
                 if contract.probes:  # named: it must be in the contract
                     where = set_where(self.levels, "api_contract", "probes")
-                    method, path = probe.settings.method, URL(probe.settings.url).path
+                    request = _request(probe)
+                    assert request is not None  # named() keeps only probes that send one
+                    method, path = request.method, URL(request.url).path
                     self.problem(
                         where or (*self.path, "compliance", "api_contract"),
                         f"no operation for {method} {path} ({probe.name}) in {source}",
@@ -198,9 +177,11 @@ class _Site:
         document = self.documents[source]
         if contract.json_schema is not None:
             return ApiContractPolicy(source, schema=schema_validator(document))
-        settings = probe.settings
+        request = _request(probe)
+        if request is None:
+            return None
         operation = find_operation(
-            document, source, settings.method, URL(settings.url).path, contract.operation
+            document, source, request.method, URL(request.url).path, contract.operation
         )
         return None if operation is None else ApiContractPolicy(source, operation=operation)
 
@@ -211,6 +192,8 @@ class _Site:
             return 0
         count = 0
         for probe in self.named("auth_required", auth.probes):
+            if REGISTRY[probe.kind].anonymous is None:
+                continue
             derived = _auth_check(probe, auth.interval)
             if derived.id in self.out:
                 self.problem(
@@ -223,39 +206,48 @@ class _Site:
         return count
 
 
+def _request(probe: ProbePlan) -> Request | None:
+    return REGISTRY[probe.kind].request(probe.settings)
+
+
 def _run_policies(merged: PolicySet, probe: ProbePlan, scope: str) -> tuple[Policy, ...]:
     policies: list[Policy] = []
-    tls = speaks_tls(probe.kind, probe.settings)
+    spec = REGISTRY[probe.kind]
+    tls = spec.tls(probe.settings)
     if merged.tls_min_version.enabled and tls:
         policies.append(TlsMinVersionPolicy(merged.tls_min_version.min_version))
     if merged.cert_min_days_left.enabled and tls:
         policies.append(CertMinDaysLeftPolicy(merged.cert_min_days_left.days))
-    if probe.kind == "http":
+    request = spec.request(probe.settings)
+    if request is not None:
+        https = request.url.lower().startswith("https://")
         if merged.https_required.enabled and scope in merged.https_required.scopes:
-            policies.append(HttpsRequiredPolicy(tls, scope))
+            policies.append(HttpsRequiredPolicy(https, scope))
         if merged.security_headers.enabled and merged.security_headers.headers:
-            policies.append(SecurityHeadersPolicy(merged.security_headers.headers, tls))
+            policies.append(SecurityHeadersPolicy(merged.security_headers.headers, https))
     sensitive = merged.no_sensitive_data
-    if sensitive.enabled and "BODY" in REGISTRY[probe.kind].fact_table():
+    if sensitive.enabled and spec.reads_body:
         policies.append(NoSensitiveDataPolicy(sensitive.compiled(), sensitive.card_numbers))
     return tuple(policies)
 
 
 def _auth_check(parent: ProbePlan, interval: float | None) -> ProbePlan:
     every = interval or parent.interval
-    table = REGISTRY["http"].fact_table()
+    spec = REGISTRY[parent.kind]
+    request = spec.request(parent.settings)
+    assert spec.anonymous is not None and request is not None  # checked by the caller
     return dataclasses.replace(
         parent,
         id=parent.id + AUTH_SUFFIX,
         name=parent.name + AUTH_SUFFIX,
         interval=every,
         timeout=min(parent.timeout, every),
-        settings=without_credentials(parent.settings),
-        conditions=(compile_condition("[STATUS] in (401, 403)", table),),
+        settings=spec.anonymous(parent.settings),
+        conditions=(compile_condition("[STATUS] in (401, 403)", spec.fact_table()),),
         thresholds=(),
         target=parent.target + " (no credentials)",
         digest=hashlib.sha256(f"{parent.digest} auth {every}".encode()).hexdigest()[:16],
-        policies=(AuthRequiredPolicy(parent.settings.method),),
+        policies=(AuthRequiredPolicy(request.method),),
         derived_from=parent.id,
     )
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from agent.compliance import catalog
 from agent.compliance.window import RollingWindow
 from agent.durations import format_duration
+from agent.probers import REGISTRY
 from agent.results import Compliance, Finding, Result
 
 if TYPE_CHECKING:
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
     from agent.plan import Plan
 
 PASS, FAIL, NA = Compliance.PASS, Compliance.FAIL, Compliance.NOT_APPLICABLE
-# Kinds whose runs are the integration answering: they make up the rolling windows. Resource
-# kinds (host, process, scrape, credential) measure the neighbourhood, not the service.
-WINDOW_KINDS = frozenset({"http", "tcp", "dns", "tls", "grpc", "flow"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +134,7 @@ class ComplianceEvaluator:
             if finding.status is not NA:
                 self._decided[(probe.id, finding.policy)] = (finding, result.started)
         window = self._windows.get(key)
-        if window is not None and probe.derived_from is None and probe.kind in WINDOW_KINDS:
+        if window is not None and probe.derived_from is None and REGISTRY[probe.kind].availability:
             window.add(result.started, result.success, result.duration)
         return self._recompute(key, now)
 
@@ -165,7 +163,7 @@ class ComplianceEvaluator:
                     tuple(
                         self.plan.probes[p].name
                         for p in integration.probes
-                        if self.plan.probes[p].kind in WINDOW_KINDS
+                        if REGISTRY[self.plan.probes[p].kind].availability
                     ),
                 )
             else:

@@ -16,6 +16,7 @@ from typing import Any
 from agent.compliance.sensitive import scan
 from agent.results import Compliance, Finding
 from agent.runner import RunView
+from agent.vocabulary import SSL_EARLIEST_CERT_EXPIRY, Detail
 
 PASS, FAIL, NA = Compliance.PASS, Compliance.FAIL, Compliance.NOT_APPLICABLE
 _VERSION = re.compile(r"TLS ?v?(\d)\.(\d)", re.IGNORECASE)
@@ -35,7 +36,7 @@ class TlsMinVersionPolicy:
     name: str = "tls_min_version"
 
     def evaluate(self, run: RunView) -> Finding:
-        seen = run.info.get("tls_version")
+        seen = run.info.get(Detail.TLS_VERSION)
         if not seen:
             return Finding(self.name, NA, "no TLS session in this run")
         wanted = self.min_version.replace("TLS", "TLS ")
@@ -54,7 +55,7 @@ class CertMinDaysLeftPolicy:
     name: str = "cert_min_days_left"
 
     def evaluate(self, run: RunView) -> Finding:
-        expiry = run.values.get("ssl_earliest_cert_expiry")
+        expiry = run.values.get(SSL_EARLIEST_CERT_EXPIRY)
         if expiry is None:
             return Finding(self.name, NA, "no certificate seen in this run")
         left = (expiry - self.clock()) / 86400

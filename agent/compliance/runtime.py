@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from yarl import URL
-
 from agent import __version__
 from agent.audit import AuditLog
 from agent.compliance import catalog
 from agent.compliance.evaluate import Change, ComplianceEvaluator, ComplianceView
 from agent.compliance.sensitive import mask_cards
+from agent.probers import REGISTRY
+from agent.vocabulary import SSL_EARLIEST_CERT_EXPIRY, Detail
 
 if TYPE_CHECKING:
     from agent.evaluation.state import Transition
@@ -130,7 +130,7 @@ class ComplianceRuntime:
 
     def _observe(self, probe: ProbePlan, result: Result) -> None:
         self._audit_changes(self.evaluator.observe(result, time.time()))
-        fingerprint = dict(result.info).get("ssl_leaf_fingerprint_sha256")
+        fingerprint = result.info_value(Detail.SSL_LEAF_FINGERPRINT)
         if fingerprint:
             where = (f"{probe.pattern}/{probe.integration}", endpoint(probe))
             previous = self._certs.get(where)
@@ -213,29 +213,27 @@ class ComplianceRuntime:
     ) -> None:
         """Once per endpoint: first seen since start, then each time it changes."""
         info = dict(result.info)
-        expiry = result.value("ssl_earliest_cert_expiry")
+        expiry = result.value(SSL_EARLIEST_CERT_EXPIRY)
         self.emit(
             "certificate_changed" if previous else "certificate_seen",
             where[0],
             endpoint=where[1],
             probe=probe.name,
-            fingerprint_sha256=info.get("ssl_leaf_fingerprint_sha256"),
+            fingerprint_sha256=info.get(Detail.SSL_LEAF_FINGERPRINT),
             previous_fingerprint_sha256=previous,
-            certificate_subject=info.get("ssl_leaf_subject"),
-            issuer=info.get("ssl_leaf_issuer"),
-            serial=info.get("ssl_leaf_serial"),
+            certificate_subject=info.get(Detail.SSL_LEAF_SUBJECT),
+            issuer=info.get(Detail.SSL_LEAF_ISSUER),
+            serial=info.get(Detail.SSL_LEAF_SERIAL),
             expires=(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)) if expiry else None),
         )
 
 
 def endpoint(probe: ProbePlan) -> str:
-    """``host:port`` the probe talks to (for http, from its URL), else its target."""
-    url = getattr(probe.settings, "url", None)
-    if isinstance(url, str):
-        parsed = URL(url)
-        return f"{parsed.host}:{parsed.port}"
-    address = getattr(probe.settings, "address", None)
-    return str(address) if address else probe.target
+    """``host:port`` the probe talks to, else its target."""
+    where = REGISTRY[probe.kind].endpoint(probe.settings)
+    if where is None:
+        return probe.target
+    return f"{where.host}:{where.port}" if where.port else where.host
 
 
 def _fingerprint(plan: Plan, key: str) -> tuple[Any, ...]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from agent.durations import format_duration
 from agent.results import Breach, Capacity, Severity
+from agent.vocabulary import CREDENTIAL_EXPIRY, SSL_EARLIEST_CERT_EXPIRY, Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +16,7 @@ class Observed:
     """What a finished run measured, as thresholds see it."""
 
     duration: float
-    values: Mapping[str, float]
+    values: Mapping[Family, float]
     capacity: Sequence[Capacity] = ()
 
 
@@ -43,12 +44,12 @@ class Signal:
 
 
 def _cert_expiry(observed: Observed) -> Iterable[tuple[str, float]]:
-    expiry = observed.values.get("ssl_earliest_cert_expiry")
+    expiry = observed.values.get(SSL_EARLIEST_CERT_EXPIRY)
     return () if expiry is None else (("", expiry - time.time()),)
 
 
 def _credential_expiry(observed: Observed) -> Iterable[tuple[str, float]]:
-    expiry = observed.values.get("credential_expiry_timestamp_seconds")
+    expiry = observed.values.get(CREDENTIAL_EXPIRY)
     return () if expiry is None else (("", expiry - time.time()),)
 
 

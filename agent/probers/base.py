@@ -1,4 +1,4 @@
-"""The one interface every prober implements, and the context a run carries."""
+"""The one interface every prober implements, the context a run carries, and a kind's spec."""
 
 from __future__ import annotations
 
@@ -11,20 +11,21 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from agent.conditions.facts import Fact
+from agent.conditions.facts import RESPONSE_TIME, Fact
 from agent.probers.shared import Shared
 from agent.results import Capacity, ProbeFailed
+from agent.vocabulary import PROBE_PHASES, Detail, Family
 
-__all__ = ["ProbeContext", "ProbeFailed", "Prober", "ProberSpec"]
+__all__ = ["Endpoint", "ProbeContext", "ProbeFailed", "Prober", "ProberSpec", "Request"]
 
 
 @dataclass
 class ProbeContext:
     """Everything one run needs and everything it records.
 
-    A prober records phases, values, info and condition facts here as it goes, so that a run
-    cut short by the deadline still reports what it had measured. One context per run; it is
-    never shared between runs.
+    A prober records phases, values, details and condition facts here as it goes, so that a
+    run cut short by the deadline still reports what it had measured. One context per run; it
+    is never shared between runs.
     """
 
     deadline: float  # time.monotonic() by which the run must end
@@ -32,8 +33,8 @@ class ProbeContext:
     shared: Shared = field(default_factory=Shared)
     trace_headers: Mapping[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
-    values: dict[str, float] = field(default_factory=dict)
-    info: dict[str, str] = field(default_factory=dict)
+    values: dict[Family, float] = field(default_factory=dict)
+    info: dict[Detail, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     capacity: list[Capacity] = field(default_factory=list)
 
@@ -61,22 +62,69 @@ class Prober(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a probe goes, without credentials: span attributes and audit events name it."""
+
+    host: str
+    port: int | None = None
+    url: str | None = None  # the full URL, credentials and secret parameters masked
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The HTTP request a probe sends, for the policies that judge requests (HTTPS, contract)."""
+
+    method: str
+    url: str  # as configured: may hold credentials, never shown as it is
+
+
+def _never(_: Any) -> bool:
+    return False
+
+
+def _nowhere(_: Any) -> None:
+    return None
+
+
+def _no_attributes(_: Any) -> Mapping[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
 class ProberSpec:
-    """One probe kind: its config model, its probe function and what conditions may test.
+    """Everything the agent knows about one probe kind; nothing else asks ``kind == ...``.
 
     ``default_conditions`` apply when a probe lists none (an HTTP probe succeeds on 2xx).
-    ``target`` renders the config as a short, secret-free string for labels and tables.
+    ``target`` renders the settings as a short, secret-free string for labels and tables.
+    ``families`` are the value and ``*_info`` families its runs may record, and a test holds
+    every kind to them. ``network`` kinds talk to a peer (a CLIENT span); ``availability``
+    kinds' runs say whether the integration answers (the SLA and SLO windows count them),
+    where resource kinds measure the neighbourhood. ``tls`` says whether a run with these
+    settings reports a TLS handshake; ``request`` is the HTTP request it sends, if it sends
+    one; ``anonymous`` gives the same settings without any credential (the auth check).
     """
 
     kind: str
     model: type[BaseModel]
     probe: Prober
     facts: tuple[Fact, ...]
+    families: tuple[Family, ...] = ()
     default_conditions: tuple[str, ...] = ()
     target: Callable[[Any], str] = str
     signals: tuple[str, ...] = ("latency",)
+    network: bool = True
+    availability: bool = True
+    phase_family: Family = PROBE_PHASES
+    tls: Callable[[Any], bool] = _never
+    endpoint: Callable[[Any], Endpoint | None] = _nowhere
+    attributes: Callable[[Any], Mapping[str, Any]] = _no_attributes
+    request: Callable[[Any], Request | None] = _nowhere
+    anonymous: Callable[[Any], Any] | None = None
 
     def fact_table(self) -> Mapping[str, Fact]:
-        from agent.conditions.facts import RESPONSE_TIME
-
         return {f.name: f for f in (*self.facts, RESPONSE_TIME)}
+
+    @property
+    def reads_body(self) -> bool:
+        """Whether its runs hold a response body (``[BODY]``), for the policies that read one."""
+        return any(f.name == "BODY" for f in self.facts)

@@ -24,8 +24,8 @@ from agent.conditions.facts import Fact, FactType
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.capacity import CAPACITY_FACTS, record
 from agent.results import Reason
+from agent.vocabulary import CAPACITY_FAMILIES, CREDENTIAL_EXPIRY, Detail
 
-EXPIRY_VALUE = "credential_expiry_timestamp_seconds"  # Result.values key, unix seconds
 DAY = 86_400.0
 
 
@@ -77,14 +77,14 @@ async def probe(config: CredentialProbe, ctx: ProbeContext) -> None:
             validity = await asyncio.to_thread(read_token, config.token_file)
     now = time.time()
     ctx.facts["SUBJECT"], ctx.facts["ISSUER"] = validity.subject, validity.issuer
-    ctx.info["credential_subject"] = validity.subject
+    ctx.info[Detail.CREDENTIAL_SUBJECT] = validity.subject
     if validity.not_after is None:  # a token without exp never expires
         ctx.facts["EXPIRES_IN"] = ctx.facts["DAYS_LEFT"] = math.inf
         return
     left = validity.not_after - now
     ctx.facts["EXPIRES_IN"] = left
     ctx.facts["DAYS_LEFT"] = round(left / DAY, 2)
-    ctx.values[EXPIRY_VALUE] = validity.not_after
+    ctx.values[CREDENTIAL_EXPIRY] = validity.not_after
     if validity.not_before is not None and validity.not_after > validity.not_before:
         # Lifetime used: utilisation 0.75 means three quarters of its validity are gone.
         lifetime = validity.not_after - validity.not_before
@@ -198,7 +198,10 @@ SPEC = ProberSpec(
         Fact("ISSUER", FactType.STRING, Reason.TLS_MISMATCH, "certificate issuer or JWT iss"),
         *CAPACITY_FACTS,
     ),
+    families=(CREDENTIAL_EXPIRY, *CAPACITY_FAMILIES),
     default_conditions=("[EXPIRES_IN] > 0s",),
     target=_target,
     signals=("latency", "utilisation", "credential_expiry"),
+    network=False,
+    availability=False,
 )

@@ -20,10 +20,13 @@ import dns.resolver
 import dns.reversename
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent import vocabulary as v
 from agent.conditions.facts import Fact, FactType
-from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
+from agent.fields import split_host_port
+from agent.probers.base import Endpoint, ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.net import connect_error
 from agent.results import Reason
+from agent.vocabulary import Detail
 
 QueryType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "PTR"]
 RESOLV_CONF = "/etc/resolv.conf"
@@ -55,7 +58,7 @@ class DnsProbe(BaseModel):
     @classmethod
     def _valid_server(cls, value: str | None) -> str | None:
         if value is not None:
-            split_server(value)
+            split_host_port(value, default_port=53)
         return value
 
     def qname(self) -> dns.name.Name:
@@ -66,21 +69,6 @@ class DnsProbe(BaseModel):
             except (ValueError, dns.exception.SyntaxError):
                 pass
         return dns.name.from_text(self.query_name)
-
-
-def split_server(server: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
-    host, port = server, "53"
-    if server.startswith("["):
-        host, sep, rest = server[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"{server!r} is not host, host:port or [v6]:port")
-        port = rest[1:] or "53"
-    elif server.count(":") == 1:
-        host, _, port = server.partition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{server!r} is not host, host:port or [v6]:port")
-    return host, int(port)
 
 
 def system_nameserver(filename: str = RESOLV_CONF) -> str:
@@ -94,22 +82,26 @@ def system_nameserver(filename: str = RESOLV_CONF) -> str:
 
 
 async def probe(config: DnsProbe, ctx: ProbeContext) -> None:
-    host, port = split_server(config.server) if config.server else (system_nameserver(), 53)
+    host, port = (
+        split_host_port(config.server, default_port=53)
+        if config.server
+        else (system_nameserver(), 53)
+    )
     address = await _server_address(host, port)
-    ctx.info["remote_address"] = address
+    ctx.info[Detail.REMOTE_ADDRESS] = address
     query = dns.message.make_query(config.qname(), config.query_type)
     if not config.recursion_desired:
         query.flags &= ~dns.flags.RD
     with ctx.phase("resolve"):
         response, transport = await _exchange(query, address, port, config.transport, ctx)
-    ctx.info["dns_transport"] = transport
+    ctx.info[Detail.DNS_TRANSPORT] = transport
     answer = [line for rrset in response.answer for line in rrset.to_text().splitlines()]
-    ctx.values["dns_answer_rrs"] = sum(len(rrset) for rrset in response.answer)
-    ctx.values["dns_authority_rrs"] = sum(len(rrset) for rrset in response.authority)
-    ctx.values["dns_additional_rrs"] = sum(len(rrset) for rrset in response.additional)
+    ctx.values[v.DNS_ANSWER_RRS] = sum(len(rrset) for rrset in response.answer)
+    ctx.values[v.DNS_AUTHORITY_RRS] = sum(len(rrset) for rrset in response.authority)
+    ctx.values[v.DNS_ADDITIONAL_RRS] = sum(len(rrset) for rrset in response.additional)
     for rrset in response.answer:
         if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
-            ctx.values["dns_serial"] = float(rrset[0].serial)
+            ctx.values[v.DNS_SERIAL] = float(rrset[0].serial)
             break
     ctx.facts["RCODE"] = dns.rcode.to_text(response.rcode())
     ctx.facts["ANSWER"] = "\n".join(answer)
@@ -171,6 +163,14 @@ async def _exchange(
         raise ProbeFailed(failed.reason, f"{failed.message} ({address} port {port})") from exc
 
 
+def _endpoint(config: DnsProbe) -> Endpoint | None:
+    """The configured server; the system's resolver is not known until a run reads it."""
+    if config.server is None:
+        return None
+    host, port = split_host_port(config.server, default_port=53)
+    return Endpoint(host, port)
+
+
 def _target(config: DnsProbe) -> str:
     return f"dns://{config.server or 'system'}/{config.query_name}/{config.query_type}"
 
@@ -184,6 +184,9 @@ SPEC = ProberSpec(
         Fact("ANSWER", FactType.STRING, Reason.ANSWER_MISMATCH, "answer RRs, one per line"),
         Fact("ANSWER_COUNT", FactType.INT, Reason.ANSWER_MISMATCH, "number of answer RRs"),
     ),
+    families=(v.DNS_ANSWER_RRS, v.DNS_AUTHORITY_RRS, v.DNS_ADDITIONAL_RRS, v.DNS_SERIAL),
     default_conditions=("[RCODE] == NOERROR",),
     target=_target,
+    endpoint=_endpoint,
+    attributes=lambda config: {"dns.question.name": config.query_name},
 )

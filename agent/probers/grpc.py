@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.conditions.facts import Fact, FactType
+from agent.fields import HostPort
 from agent.probers.base import ProbeContext, ProberSpec
-from agent.probers.tcp import split_host_port
+from agent.probers.net import address_endpoint
 from agent.probers.tlsconf import TlsClientConfig
 from agent.results import ProbeFailed, Reason
 
@@ -35,7 +35,7 @@ _CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
 class GrpcProbe(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    address: Annotated[str, Field(description="host:port")]
+    address: HostPort
     service: str = Field("", description='service to check; "" is the whole server')
     tls: bool = False
     tls_config: TlsClientConfig = TlsClientConfig()
@@ -43,12 +43,6 @@ class GrpcProbe(BaseModel):
     metadata: dict[str, str] = Field(
         default_factory=dict, description="request metadata; values are treated as secrets"
     )
-
-    @field_validator("address")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        split_host_port(value)
-        return value
 
     @field_validator("metadata")
     @classmethod
@@ -189,4 +183,5 @@ SPEC = ProberSpec(
     ),
     default_conditions=("[SERVING_STATUS] == SERVING",),
     target=_target,
+    endpoint=lambda config: address_endpoint(config.address),
 )

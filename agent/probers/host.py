@@ -21,6 +21,7 @@ from agent.probers.system import (
     file_handles,
 )
 from agent.results import Reason
+from agent.vocabulary import CAPACITY_FAMILIES
 
 HostResource = Literal["cpu", "memory", "open_fds"]
 
@@ -111,6 +112,9 @@ SPEC = ProberSpec(
     model=HostProbe,
     probe=probe,
     facts=CAPACITY_FACTS,
+    families=CAPACITY_FAMILIES,
     target=_target,
     signals=("latency", "utilisation"),
+    network=False,
+    availability=False,
 )

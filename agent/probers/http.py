@@ -22,7 +22,9 @@ from pydantic import (
 )
 from yarl import URL
 
-from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
+from agent import vocabulary as v
+from agent.fields import Token
+from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec, Request
 from agent.probers.http_client import (
     HttpClients,
     HttpUrlText,
@@ -30,6 +32,7 @@ from agent.probers.http_client import (
     check_family,
     failure,
     redirect_target,
+    url_endpoint,
     watching,
 )
 from agent.probers.http_facts import FACTS, Body
@@ -39,7 +42,6 @@ from agent.redact import Redactor, is_secret_header, is_secret_param, redact_url
 from agent.results import Reason
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # RFC 9110 token: header names and methods
 _CONFIG = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)  # inputs hold secrets
 
 
@@ -67,8 +69,8 @@ class HttpProbe(BaseModel):
     model_config = _CONFIG
 
     url: HttpUrlText
-    method: Annotated[str, BeforeValidator(_upper), Field(pattern=_TOKEN)] = "GET"
-    headers: dict[Annotated[str, Field(pattern=_TOKEN)], str] = Field(default_factory=dict)
+    method: Annotated[Token, BeforeValidator(_upper)] = "GET"
+    headers: dict[Token, str] = Field(default_factory=dict)
     body: str | None = None
     follow_redirects: bool = True
     max_redirects: int = Field(10, ge=0, le=100)
@@ -186,7 +188,7 @@ async def _fetch(
     method, data = config.method, config.body.encode() if config.body is not None else None
     first_host = url.host
     seen = {(method, url)}
-    ctx.values["http_redirects"] = 0
+    ctx.values[v.HTTP_REDIRECTS] = 0
     while True:
         check_family(url.host or "", config.ip_protocol)
         ctx.phases.setdefault("resolve", 0.0)  # an IP literal is resolved in no time
@@ -212,7 +214,7 @@ async def _fetch(
             raise ProbeFailed(
                 Reason.REDIRECT_LIMIT, f"redirect loop back to {redact_url(str(target))}"
             )
-        if ctx.values["http_redirects"] >= config.max_redirects:
+        if ctx.values[v.HTTP_REDIRECTS] >= config.max_redirects:
             raise ProbeFailed(
                 Reason.REDIRECT_LIMIT,
                 f"more than {config.max_redirects} redirects (next: {redact_url(str(target))})",
@@ -222,7 +224,7 @@ async def _fetch(
             kept = [(k, v) for k, v in headers.items() if not is_secret_header(k, extra)]
             headers = CIMultiDict(kept)
         seen.add((method, target))
-        ctx.values["http_redirects"] += 1
+        ctx.values[v.HTTP_REDIRECTS] += 1
         url = target
 
 
@@ -238,8 +240,8 @@ def _record_response(
 ) -> None:
     major, minor = response.version or (1, 1)
     version = f"{major}.{minor}"
-    ctx.values["http_status_code"] = response.status
-    ctx.values["http_version"] = float(version)
+    ctx.values[v.HTTP_STATUS_CODE] = response.status
+    ctx.values[v.HTTP_VERSION] = float(version)
     ctx.facts["STATUS"] = response.status
     ctx.facts["HTTP_VERSION"] = version
     ctx.facts["HEADER"] = response.headers
@@ -257,7 +259,7 @@ async def _read_body(
     """
     limit = int(config.max_body_bytes)
     declared = response.content_length
-    ctx.values["http_content_length"] = -1 if declared is None else declared
+    ctx.values[v.HTTP_CONTENT_LENGTH] = -1 if declared is None else declared
     too_large = f"the body is larger than max_body_bytes ({limit} bytes)"
     if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
         raise ProbeFailed(Reason.TOO_LARGE, f"{too_large}: Content-Length is {declared}")
@@ -272,7 +274,7 @@ async def _read_body(
             chunks.append(chunk)
     finally:
         clock.stop("transfer")
-        ctx.values["http_uncompressed_body_length"] = size
+        ctx.values[v.HTTP_UNCOMPRESSED_BODY_LENGTH] = size
     return b"".join(chunks)
 
 
@@ -280,12 +282,44 @@ def _target(config: HttpProbe) -> str:
     return redact_url(config.url)
 
 
+def without_credentials(config: HttpProbe) -> HttpProbe:
+    """The same request with every credential removed and redirects not followed: what an
+    anonymous client would send (compliance's auth check)."""
+    extra = config.secret_headers
+    headers = {k: h for k, h in config.headers.items() if not is_secret_header(k, extra)}
+    return config.model_copy(
+        update={
+            "url": str(URL(config.url).with_user(None)),
+            "headers": headers,
+            "basic_auth": None,
+            "bearer_token": None,
+            "bearer_token_file": None,
+            "follow_redirects": False,
+        }
+    )
+
+
 SPEC = ProberSpec(
     kind="http",
     model=HttpProbe,
     probe=probe,
     facts=(*FACTS, *RATELIMIT_FACTS),
+    families=(
+        v.HTTP_STATUS_CODE,
+        v.HTTP_VERSION,
+        v.HTTP_CONTENT_LENGTH,
+        v.HTTP_UNCOMPRESSED_BODY_LENGTH,
+        v.HTTP_REDIRECTS,
+        *v.TLS_FAMILIES,
+        *v.CAPACITY_FAMILIES,  # a partner's rate-limit quota
+    ),
     default_conditions=("[STATUS] in 200..299",),
     target=_target,
     signals=("latency", "cert_expiry", "utilisation"),
+    phase_family=v.PROBE_HTTP_PHASES,
+    tls=lambda config: config.url.lower().startswith("https://"),
+    endpoint=lambda config: url_endpoint(config.url),
+    attributes=lambda config: {"http.request.method": config.method},
+    request=lambda config: Request(config.method, config.url),
+    anonymous=without_credentials,
 )

@@ -18,7 +18,7 @@ from pydantic import AfterValidator
 from yarl import URL
 
 from agent import __version__
-from agent.probers.base import ProbeContext, ProbeFailed
+from agent.probers.base import Endpoint, ProbeContext, ProbeFailed
 from agent.probers.net import connect_error
 from agent.probers.shared import Shared
 from agent.redact import redact_url
@@ -37,6 +37,14 @@ def _http_url(value: str) -> str:
 
 HttpUrlText = Annotated[str, AfterValidator(_http_url)]
 """An http:// or https:// URL with a host, kept as written; errors never show its secrets."""
+
+
+def url_endpoint(url: str) -> Endpoint:
+    """The endpoint of an http(s) URL: host, port (the scheme's default when none is written)
+    and the URL itself without credentials."""
+    parsed = URL(url)
+    return Endpoint(parsed.host or "", parsed.port, redact_url(url))
+
 
 _FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
 USER_AGENT = f"Oversight/{__version__}"

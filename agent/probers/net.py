@@ -7,10 +7,18 @@ import ipaddress
 import socket
 import ssl
 
-from agent.probers.base import ProbeContext, ProbeFailed
+from agent.fields import split_host_port
+from agent.probers.base import Endpoint, ProbeContext, ProbeFailed
 from agent.results import Reason
+from agent.vocabulary import Detail
 
 _FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
+
+
+def address_endpoint(address: str, default_port: int | None = None) -> Endpoint:
+    """The endpoint of a ``host:port`` setting (checked when the config loaded)."""
+    host, port = split_host_port(address, default_port=default_port)
+    return Endpoint(host, port)
 
 
 def connect_error(exc: BaseException) -> ProbeFailed:
@@ -79,7 +87,7 @@ async def open_connection(
         else:
             assert last is not None
             raise connect_error(last) from last
-    ctx.info["remote_address"] = address
+    ctx.info[Detail.REMOTE_ADDRESS] = address
     if tls is None:
         return reader, writer
     try:

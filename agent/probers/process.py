@@ -18,6 +18,7 @@ from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.capacity import CAPACITY_FACTS, record
 from agent.probers.system import Cgroup, SystemCalls, cgroup_mount, cgroup_of
 from agent.results import Reason
+from agent.vocabulary import CAPACITY_FAMILIES, Detail
 
 ProcessResource = Literal["cpu", "memory", "open_fds", "threads", "connections"]
 _FINDERS = ("pid_file", "name", "cmdline", "port")
@@ -82,8 +83,8 @@ async def probe(config: ProcessProbe, ctx: ProbeContext) -> None:
     ctx.facts["PID"], ctx.facts["MATCHES"] = process.pid, matches
     with ctx.phase("measure"):
         sample = await calls.run(("process.measure", process), measure, process, config)
-    ctx.facts["NAME"] = ctx.info["process_name"] = sample.name
-    ctx.info["memory_limit_from"] = sample.memory_source
+    ctx.facts["NAME"] = ctx.info[Detail.PROCESS_NAME] = sample.name
+    ctx.info[Detail.MEMORY_LIMIT_FROM] = sample.memory_source
     wanted = config.resources
     if "cpu" in wanted:
         key = ("process", process.pid, process.create_time())
@@ -300,6 +301,9 @@ SPEC = ProberSpec(
     model=ProcessProbe,
     probe=probe,
     facts=FACTS,
+    families=CAPACITY_FAMILIES,
     target=_target,
     signals=("latency", "utilisation"),
+    network=False,
+    availability=False,
 )

@@ -28,7 +28,14 @@ from yarl import URL
 from agent.conditions.facts import Fact, FactType
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.capacity import CAPACITY_FACTS, record
-from agent.probers.http_client import HttpClients, HttpUrlText, PhaseClock, failure, watching
+from agent.probers.http_client import (
+    HttpClients,
+    HttpUrlText,
+    PhaseClock,
+    failure,
+    url_endpoint,
+    watching,
+)
 from agent.probers.scrape_expr import (
     EvaluationError,
     Expression,
@@ -41,6 +48,7 @@ from agent.probers.scrape_expr import (
 from agent.probers.tlsconf import TlsClientConfig
 from agent.redact import redact_url
 from agent.results import Reason
+from agent.vocabulary import CAPACITY_FAMILIES
 
 ACCEPT = "text/plain;version=0.0.4;q=0.9, application/openmetrics-text;version=1.0.0;q=0.5"
 ResourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_./-]{1,64})?$")]
@@ -240,6 +248,9 @@ SPEC = ProberSpec(
         Fact("STATUS", FactType.INT, Reason.STATUS_MISMATCH, "the endpoint's status code"),
         *CAPACITY_FACTS,
     ),
+    families=CAPACITY_FAMILIES,
     target=_target,
     signals=("latency", "utilisation"),
+    availability=False,  # a neighbour's numbers, not the integration answering
+    endpoint=lambda config: url_endpoint(config.url),
 )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable
+from typing import Any, Protocol
 
 from agent.results import ProbeFailed, Reason
 
-if TYPE_CHECKING:
-    from agent.probers.tlsconf import TlsClientConfig
+
+class TlsSettings(Hashable, Protocol):
+    """Frozen client TLS settings that can build their SSLContext (``TlsClientConfig``)."""
+
+    def context(self) -> ssl.SSLContext: ...
 
 
 class Shared:
@@ -20,10 +24,10 @@ class Shared:
     """
 
     def __init__(self) -> None:
-        self._ssl: dict[TlsClientConfig, ssl.SSLContext] = {}
+        self._ssl: dict[TlsSettings, ssl.SSLContext] = {}
         self.resources: dict[str, Any] = {}
 
-    def ssl_context(self, config: TlsClientConfig) -> ssl.SSLContext:
+    def ssl_context(self, config: TlsSettings) -> ssl.SSLContext:
         context = self._ssl.get(config)
         if context is None:
             try:

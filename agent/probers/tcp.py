@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Annotated
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.conditions.facts import Fact, FactType
+from agent.fields import HostPort, split_host_port
 from agent.probers.base import ProbeContext, ProberSpec
-from agent.probers.net import connect_error, open_connection
+from agent.probers.net import address_endpoint, connect_error, open_connection
 from agent.probers.tlsconf import TlsClientConfig, TlsFacts, record_tls
 from agent.results import Reason
+from agent.vocabulary import TLS_FAMILIES
 
 
 class TcpProbe(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    address: Annotated[str, Field(description="host:port")]
+    address: HostPort
     tls: bool = False
     tls_config: TlsClientConfig = TlsClientConfig()
     send: str | None = Field(None, description="text sent after connecting (\\n is not added)")
     read_bytes: int = Field(4096, ge=1, le=1 << 20, description="bytes read after sending")
-    ip_protocol: Annotated[str, Field(pattern="^(auto|ip4|ip6)$")] = "auto"
-
-    @field_validator("address")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        split_host_port(value)  # a config error at load, not an internal_error at run time
-        return value
+    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
 
 
 async def probe(config: TcpProbe, ctx: ProbeContext) -> None:
@@ -53,19 +49,10 @@ async def probe(config: TcpProbe, ctx: ProbeContext) -> None:
                 await writer.drain()
                 data = await reader.read(config.read_bytes)
             ctx.facts["BODY"] = data.decode("utf-8", "replace")
-            ctx.values["tcp_response_bytes"] = len(data)
     except (OSError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
         raise connect_error(exc) from exc
     finally:
         writer.close()
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` -> (host, port); a malformed address is a ValueError."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
-        raise ValueError(f"{address!r} is not host:port")
-    return host.strip("[]"), int(port)
 
 
 def _target(config: TcpProbe) -> str:
@@ -81,6 +68,9 @@ SPEC = ProberSpec(
         Fact("BODY", FactType.STRING, Reason.BODY_MISMATCH, "what the server sent back"),
         *TlsFacts,
     ),
+    families=TLS_FAMILIES,
     target=_target,
     signals=("latency", "cert_expiry"),
+    tls=lambda config: config.tls,
+    endpoint=lambda config: address_endpoint(config.address),
 )

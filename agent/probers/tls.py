@@ -22,18 +22,19 @@ import dataclasses
 import ipaddress
 import ssl
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.conditions.facts import Fact, FactType
+from agent.fields import HostPort, split_host_port
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
-from agent.probers.net import open_connection
-from agent.probers.tcp import split_host_port
+from agent.probers.net import address_endpoint, open_connection
 from agent.probers.tlsconf import TlsClientConfig, TlsFacts, record_tls
 from agent.results import Reason
+from agent.vocabulary import TLS_FAMILIES, Detail
 
 _UNTRUSTED = {2, 18, 19, 20, 21, 24, 27}  # X509_V_ERR_*: the issuer is not a trust anchor
 _NOT_YET_VALID, _EXPIRED = 9, 10
@@ -45,18 +46,12 @@ class TlsProbe(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    address: Annotated[str, Field(description="host:port or [v6]:port")]
+    address: HostPort
     server_name: str | None = Field(
         None, description="SNI and the name verified; default tls.server_name, else the host"
     )
     tls: TlsClientConfig = TlsClientConfig()
     ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
-
-    @field_validator("address")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        split_host_port(value)
-        return value
 
 
 async def probe(config: TlsProbe, ctx: ProbeContext) -> None:
@@ -70,10 +65,10 @@ async def probe(config: TlsProbe, ctx: ProbeContext) -> None:
     hostname_ok = bool(chain) and hostname_matches(chain[0], name)
     ctx.facts["CHAIN_VERIFIED"] = rejected is None
     ctx.facts["HOSTNAME_VERIFIED"] = hostname_ok
-    ctx.facts["ISSUER"] = ctx.info.get("ssl_leaf_issuer", "")
-    ctx.facts["SUBJECT"] = ctx.info.get("ssl_leaf_subject", "")
-    ctx.facts["SANS"] = ctx.info.get("ssl_leaf_sans", "")
-    ctx.facts["CIPHER"] = ctx.info.get("tls_cipher", "")
+    ctx.facts["ISSUER"] = ctx.info.get(Detail.SSL_LEAF_ISSUER, "")
+    ctx.facts["SUBJECT"] = ctx.info.get(Detail.SSL_LEAF_SUBJECT, "")
+    ctx.facts["SANS"] = ctx.info.get(Detail.SSL_LEAF_SANS, "")
+    ctx.facts["CIPHER"] = ctx.info.get(Detail.TLS_CIPHER, "")
     problems = [_rejection(rejected, chain)] if rejected is not None else []
     if not hostname_ok:
         names = ", ".join(n for kind in _names(chain[0]) for n in kind) if chain else "nothing"
@@ -223,6 +218,9 @@ SPEC = ProberSpec(
         Fact("CIPHER", FactType.STRING, Reason.TLS_MISMATCH, "negotiated cipher suite"),
         *TlsFacts,
     ),
+    families=TLS_FAMILIES,
     target=_target,
     signals=("latency", "cert_expiry"),
+    tls=lambda _: True,
+    endpoint=lambda config: address_endpoint(config.address),
 )

@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import ssl
 import time
-from typing import Any, Literal
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from agent.conditions.facts import Fact, FactType
+from agent.fields import TlsVersionName
 from agent.probers.base import ProbeContext
 from agent.results import Reason
+from agent.vocabulary import SSL_EARLIEST_CERT_EXPIRY, SSL_LAST_CHAIN_EXPIRY, Detail
 
-TlsVersionName = Literal["TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3"]
 _VERSIONS = {
     "TLS1.0": ssl.TLSVersion.TLSv1,
     "TLS1.1": ssl.TLSVersion.TLSv1_1,
@@ -88,27 +89,27 @@ def record_tls(ctx: ProbeContext, ssl_object: Any) -> list[x509.Certificate]:
     if ssl_object is None:
         return []
     version = ssl_object.version() or ""
-    ctx.info["tls_version"] = version.replace("TLSv", "TLS ")
-    ctx.facts["TLS_VERSION"] = ctx.info["tls_version"]
+    ctx.info[Detail.TLS_VERSION] = version.replace("TLSv", "TLS ")
+    ctx.facts["TLS_VERSION"] = ctx.info[Detail.TLS_VERSION]
     cipher = ssl_object.cipher()
     if cipher:
-        ctx.info["tls_cipher"] = cipher[0]
+        ctx.info[Detail.TLS_CIPHER] = cipher[0]
     chain = peer_chain(ssl_object)
     if chain:
         earliest = min(c.not_valid_after_utc.timestamp() for c in chain)
         leaf = chain[0]
-        ctx.values["ssl_earliest_cert_expiry"] = earliest
-        ctx.values["ssl_last_chain_expiry_timestamp_seconds"] = leaf.not_valid_after_utc.timestamp()
+        ctx.values[SSL_EARLIEST_CERT_EXPIRY] = earliest
+        ctx.values[SSL_LAST_CHAIN_EXPIRY] = leaf.not_valid_after_utc.timestamp()
         ctx.facts["CERT_EXPIRY"] = earliest - time.time()
-        ctx.info["ssl_leaf_subject"] = leaf.subject.rfc4514_string()
-        ctx.info["ssl_leaf_issuer"] = leaf.issuer.rfc4514_string()
-        ctx.info["ssl_leaf_serial"] = format(leaf.serial_number, "x")
-        ctx.info["ssl_leaf_fingerprint_sha256"] = hashlib.sha256(
+        ctx.info[Detail.SSL_LEAF_SUBJECT] = leaf.subject.rfc4514_string()
+        ctx.info[Detail.SSL_LEAF_ISSUER] = leaf.issuer.rfc4514_string()
+        ctx.info[Detail.SSL_LEAF_SERIAL] = format(leaf.serial_number, "x")
+        ctx.info[Detail.SSL_LEAF_FINGERPRINT] = hashlib.sha256(
             leaf.public_bytes(Encoding.DER)
         ).hexdigest()
         try:
             sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            ctx.info["ssl_leaf_sans"] = ",".join(str(n.value) for n in sans)
+            ctx.info[Detail.SSL_LEAF_SANS] = ",".join(str(n.value) for n in sans)
         except x509.ExtensionNotFound:
-            ctx.info["ssl_leaf_sans"] = ""
+            ctx.info[Detail.SSL_LEAF_SANS] = ""
     return chain

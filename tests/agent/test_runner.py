@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from agent import vocabulary as v
 from agent.conditions.facts import Fact, FactType
 from agent.conditions.parser import compile_condition
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
@@ -43,7 +44,7 @@ async def crashes(config: Empty, ctx: ProbeContext) -> None:
 
 async def answers_503(config: Empty, ctx: ProbeContext) -> None:
     ctx.facts["STATUS"] = 503
-    ctx.values["http_status_code"] = 503
+    ctx.values[v.HTTP_STATUS_CODE] = 503
 
 
 async def test_the_deadline_covers_the_whole_run_and_keeps_the_phases_so_far() -> None:
@@ -74,7 +75,7 @@ async def test_a_failed_condition_names_its_reason_and_what_was_seen() -> None:
     conditions = [compile_condition(t, spec.fact_table()) for t in ("[STATUS] == 200",)]
     result = await execute(spec, Empty(), probe_id="p/i/x", timeout=1, conditions=conditions)
     assert (result.reason, result.message) == (Reason.STATUS_MISMATCH, "[STATUS] (503) == 200")
-    assert result.value("http_status_code") == 503
+    assert result.value(v.HTTP_STATUS_CODE) == 503
 
 
 class SeesStatus:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from agent import vocabulary as v
 from agent.evaluation.thresholds import SIGNALS, Observed, ThresholdRule, check_all, signal_of
 from agent.results import Breach, Capacity, Severity
 
@@ -25,7 +26,7 @@ def test_latency_higher_is_worse(duration: float, expected: list) -> None:
 @pytest.mark.parametrize(("days_left", "expected"), [(40, None), (20, W), (3, C)])
 def test_certificate_expiry_lower_is_worse(days_left: int, expected: Severity | None) -> None:
     rule = ThresholdRule(SIGNALS["cert_expiry"], warning=30 * 86400, critical=7 * 86400)
-    values = {"ssl_earliest_cert_expiry": time.time() + days_left * 86400}
+    values = {v.SSL_EARLIEST_CERT_EXPIRY: time.time() + days_left * 86400}
     breaches = check_all([rule], Observed(0.1, values))
     assert [b.severity for b in breaches] == ([expected] if expected else [])
 

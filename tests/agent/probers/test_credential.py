@@ -13,9 +13,10 @@ import pytest
 import trustme
 from pydantic import ValidationError
 
+from agent import vocabulary as v
 from agent.evaluation.thresholds import SIGNALS, ThresholdRule
 from agent.probers import REGISTRY
-from agent.probers.credential import EXPIRY_VALUE, CredentialProbe
+from agent.probers.credential import CredentialProbe
 from agent.probers.shared import Shared
 from agent.results import Reason, Severity
 from agent.runner import execute
@@ -60,7 +61,7 @@ async def test_client_certificate(run_probe: RunProbe, ca: trustme.CA, tmp_path:
     cert, key, not_after = client_cert(ca, tmp_path, issued_days_ago=70, expires_in_days=20)
     result = await run_probe("credential", {"cert_file": str(cert), "key_file": str(key)})
     assert result.success, result.message
-    assert result.value(EXPIRY_VALUE) == not_after
+    assert result.value(v.CREDENTIAL_EXPIRY) == not_after
     [reading] = result.capacity
     assert (reading.resource, reading.unit) == ("credential:client-cert", "seconds")
     assert reading.limit == pytest.approx(90 * DAY)
@@ -139,7 +140,7 @@ async def test_token_with_known_expiry(run_probe: RunProbe, tmp_path: Path) -> N
         conditions=["[EXPIRES_IN] > 2h", "[SUBJECT] == svc-billpay", "[ISSUER] contains idp"],
     )
     assert result.success, result.message
-    assert result.value(EXPIRY_VALUE) == pytest.approx(now + 3 * 3600)
+    assert result.value(v.CREDENTIAL_EXPIRY) == pytest.approx(now + 3 * 3600)
     [reading] = result.capacity
     assert reading.resource == "credential:token"
     assert reading.limit == pytest.approx(4 * 3600)
@@ -158,7 +159,7 @@ async def test_a_token_without_exp_never_expires(run_probe: RunProbe, tmp_path: 
     )
     assert result.success, result.message
     assert result.capacity == ()
-    assert result.value(EXPIRY_VALUE) is None
+    assert result.value(v.CREDENTIAL_EXPIRY) is None
 
 
 @pytest.mark.parametrize(

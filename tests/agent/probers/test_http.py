@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from agent import vocabulary as v
 from agent.probers import REGISTRY
 from agent.probers.http import HttpProbe
 from agent.probers.http_facts import Body, json_lookup, parse_path
 from agent.results import Reason, Result
+from agent.vocabulary import Detail
 from tests.agent.probers.conftest import RunProbe
 from tests.peers.http_servers import (
     Certs,
@@ -104,20 +106,20 @@ async def test_http_values_and_phases(run_probe: RunProbe, peer: Running) -> Non
     assert "tls" not in timings
     assert all(value >= 0 for value in timings.values())
     assert timings["resolve"] > 0  # localhost was looked up, not taken as an address
-    body_length = len(peer.state.last("/json").body) or result.value("http_content_length")
-    assert result.value("http_status_code") == 200
-    assert result.value("http_version") == 1.1
-    assert result.value("http_redirects") == 0
-    assert result.value("http_content_length") == body_length
-    assert result.value("http_uncompressed_body_length") == body_length
+    body_length = len(peer.state.last("/json").body) or result.value(v.HTTP_CONTENT_LENGTH)
+    assert result.value(v.HTTP_STATUS_CODE) == 200
+    assert result.value(v.HTTP_VERSION) == 1.1
+    assert result.value(v.HTTP_REDIRECTS) == 0
+    assert result.value(v.HTTP_CONTENT_LENGTH) == body_length
+    assert result.value(v.HTTP_UNCOMPRESSED_BODY_LENGTH) == body_length
     assert peer.state.last().headers["User-Agent"].startswith("Oversight/")
 
 
 async def test_compressed_body_counts_both_lengths(run_probe: RunProbe, peer: Running) -> None:
     result = await run_probe("http", {"url": peer.url("/gzip")})
     assert result.success, result.message
-    compressed = result.value("http_content_length")
-    uncompressed = result.value("http_uncompressed_body_length")
+    compressed = result.value(v.HTTP_CONTENT_LENGTH)
+    uncompressed = result.value(v.HTTP_UNCOMPRESSED_BODY_LENGTH)
     assert compressed is not None and uncompressed is not None
     assert 0 < compressed < uncompressed
 
@@ -140,7 +142,7 @@ async def test_method_and_body_reach_the_server(run_probe: RunProbe, peer: Runni
 async def test_head_reads_no_body(run_probe: RunProbe, peer: Running) -> None:
     result = await run_probe("http", {"url": peer.url("/status/200"), "method": "HEAD"})
     assert result.success, result.message
-    assert result.value("http_uncompressed_body_length") == 0
+    assert result.value(v.HTTP_UNCOMPRESSED_BODY_LENGTH) == 0
 
 
 async def test_concurrent_runs_keep_their_own_timings(
@@ -156,9 +158,9 @@ async def test_concurrent_runs_keep_their_own_timings(
     ]
     results = await asyncio.gather(*runs)
     for i, result in enumerate(results):
-        assert result.value("http_status_code") == 200 + i
+        assert result.value(v.HTTP_STATUS_CODE) == 200 + i
         assert ("tls" in phases(result)) is bool(i % 2)
-        assert (result.info_value("tls_version") is not None) is bool(i % 2)
+        assert (result.info_value(Detail.TLS_VERSION) is not None) is bool(i % 2)
 
 
 # --- TLS -------------------------------------------------------------------------------------
@@ -173,9 +175,9 @@ async def test_https_records_tls(run_probe: RunProbe, https_peer: Running, certs
     assert {"resolve", "connect", "tls", "processing", "transfer"} <= timings.keys()
     assert all(value >= 0 for value in timings.values())
     assert timings["tls"] > 0
-    assert result.info_value("tls_version") == "TLS 1.3"
-    assert result.info_value("tls_cipher")
-    expiry = result.value("ssl_earliest_cert_expiry")
+    assert result.info_value(Detail.TLS_VERSION) == "TLS 1.3"
+    assert result.info_value(Detail.TLS_CIPHER)
+    expiry = result.value(v.SSL_EARLIEST_CERT_EXPIRY)
     assert expiry is not None and expiry > result.started + 30 * 86400
 
 
@@ -185,7 +187,7 @@ async def test_tls12_only_server(run_probe: RunProbe, certs: Certs) -> None:
         settings = {"url": server.url("/status/200"), "tls": {"ca_file": certs.ca_file}}
         result = await run_probe("http", settings, conditions=['[TLS_VERSION] == "TLS 1.2"'])
         assert result.success, result.message
-        assert result.info_value("tls_version") == "TLS 1.2"
+        assert result.info_value(Detail.TLS_VERSION) == "TLS 1.2"
         strict = {**settings, "tls": {"ca_file": certs.ca_file, "min_version": "TLS1.3"}}
         refused = await run_probe("http", strict)
     assert refused.reason == Reason.TLS_ERROR, refused.message
@@ -228,7 +230,7 @@ async def test_redirects_followed_and_counted(run_probe: RunProbe, peer: Running
     conditions = ["[STATUS] == 200", "[BODY] == arrived"]
     result = await run_probe("http", {"url": peer.url("/redirect/3")}, conditions=conditions)
     assert result.success, result.message
-    assert result.value("http_redirects") == 3
+    assert result.value(v.HTTP_REDIRECTS) == 3
     paths = [r.path for r in peer.state.requests]
     assert paths == ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0"]
 
@@ -293,7 +295,7 @@ async def test_huge_body_is_refused_without_buffering(run_probe: RunProbe, peer:
     )
     assert declared.reason == Reason.TOO_LARGE
     assert declared.message.endswith(f"(2097152 bytes): Content-Length is {200 * MiB}")
-    assert declared.value("http_content_length") == 200 * MiB
+    assert declared.value(v.HTTP_CONTENT_LENGTH) == 200 * MiB
 
 
 @pytest.mark.parametrize(("target", "phase"), [("silent", "processing"), ("trickle", "transfer")])

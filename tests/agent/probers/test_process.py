@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from agent.probers.process import ProcessProbe
 from agent.results import Capacity, Reason, Result
+from agent.vocabulary import Detail
 from tests.agent.probers.conftest import RunProbe
 from tests.peers.cgroup_tree import fake_cgroup
 
@@ -184,7 +185,7 @@ async def test_memory_limit_from_the_cgroup(
     assert seen["memory"].utilisation == pytest.approx((seen["memory"].used or 0) / (512 * MiB))
     assert seen["cpu"].limit == 1.5
     assert seen["threads"].limit == 64
-    assert result.info_value("memory_limit_from") == "cgroup"
+    assert result.info_value(Detail.MEMORY_LIMIT_FROM) == "cgroup"
 
 
 async def test_a_process_that_exits_is_a_failed_probe(

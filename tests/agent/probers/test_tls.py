@@ -13,6 +13,7 @@ import trustme
 from cryptography import x509
 from pydantic import ValidationError
 
+from agent import vocabulary as v
 from agent.probers.tls import SPEC, TlsProbe, hostname_matches
 from agent.results import Reason, Result
 from tests.agent.probers.conftest import RunProbe
@@ -57,7 +58,7 @@ async def test_valid_certificate_reports_everything(run_probe: RunProbe, pki: Tl
         result = await run_probe("tls", _settings(pki, listener.address), conditions=conditions)
     assert result.success, result.message
     assert [c.observed for c in result.conditions if not c.success] == []
-    assert result.value("ssl_earliest_cert_expiry") == pki.certs["valid"].not_after.timestamp()
+    assert result.value(v.SSL_EARLIEST_CERT_EXPIRY) == pki.certs["valid"].not_after.timestamp()
     info = _info(result)
     assert info["ssl_leaf_issuer"] == leaf.issuer.rfc4514_string()
     assert info["ssl_leaf_subject"] == leaf.subject.rfc4514_string()
@@ -111,14 +112,14 @@ async def test_bad_certificates_fail_but_still_report(
     assert re.match(message, result.message), result.message
     # The certificate's details are there even though the probe failed.
     leaf = _leaf(pki, cert)
-    assert result.value("ssl_earliest_cert_expiry") == pki.certs[cert].not_after.timestamp()
+    assert result.value(v.SSL_EARLIEST_CERT_EXPIRY) == pki.certs[cert].not_after.timestamp()
     assert _info(result)["ssl_leaf_subject"] == leaf.subject.rfc4514_string()
     assert _info(result)["ssl_leaf_issuer"] == leaf.issuer.rfc4514_string()
     assert _info(result)["tls_version"] == "TLS 1.3"
     # insecure_skip_verify: the same facts, and the probe passes.
     assert lenient.success, lenient.message
     assert [c.success for c in lenient.conditions] == [True, True]
-    assert lenient.value("ssl_earliest_cert_expiry") == result.value("ssl_earliest_cert_expiry")
+    assert lenient.value(v.SSL_EARLIEST_CERT_EXPIRY) == result.value(v.SSL_EARLIEST_CERT_EXPIRY)
 
 
 async def test_rejected_chain_phases_are_those_of_one_handshake(
@@ -183,7 +184,7 @@ async def test_expiry_condition(
     if not success:
         assert result.reason is Reason.THRESHOLD
         assert result.message.startswith("[CERT_EXPIRY] (")
-    assert result.value("ssl_earliest_cert_expiry") == pki.certs["expiring"].not_after.timestamp()
+    assert result.value(v.SSL_EARLIEST_CERT_EXPIRY) == pki.certs["expiring"].not_after.timestamp()
 
 
 async def test_server_that_never_handshakes_times_out(run_probe: RunProbe, pki: TlsPki) -> None:
@@ -250,7 +251,7 @@ async def test_hostname_matching_agrees_with_openssl(
     ("settings", "message"),
     [
         ({"address": "bank.test"}, "is not host:port"),
-        ({"address": "bank.test:0"}, "is not host:port"),
+        ({"address": "bank.test:0"}, "the port must be a number from 1 to 65535"),
         ({"address": "bank.test:443", "ip_protocol": "ip5"}, "'auto', 'ip4' or 'ip6'"),
         ({"address": "bank.test:443", "tls": {"min_version": "SSL3"}}, "'TLS1.0', 'TLS1.1'"),
         ({"address": "bank.test:443", "sni": "x"}, "Extra inputs are not permitted"),

@@ -1,4 +1,6 @@
-"""The metric vocabulary: every family the agent exports, its type, labels and help, in one place.
+"""The metric vocabulary: every family the agent exports, its type, labels and help; the bucket
+bounds; the keys a probe run records. One place, so that probers, views and tests name a family
+by the same object, and a misspelt key is an import error instead of a silent gap.
 
 Names follow blackbox_exporter where the meaning is the same, so existing dashboards and rules
 keep working; everything new is ``oversight_*``. Base units; counters end in ``_total``.
@@ -7,21 +9,64 @@ keep working; everything new is ``oversight_*``. Base units; counters end in ``_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 PROBE_LABELS = ("pattern", "integration", "scope", "probe")
 INTEGRATION_LABELS = ("pattern", "integration", "scope")
 
+# Probe latency buckets (seconds): loopback to a slow partner across the internet.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Scheduler lag buckets (seconds): a healthy loop stays in the first two.
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-@dataclass(frozen=True, slots=True)
+
+class Detail(StrEnum):
+    """Short strings a run records beside its numbers (``Result.info``): some are the labels
+    of an ``*_info`` family, the others show in the status API only."""
+
+    TLS_VERSION = "tls_version"
+    TLS_CIPHER = "tls_cipher"
+    SSL_LEAF_FINGERPRINT = "ssl_leaf_fingerprint_sha256"
+    SSL_LEAF_SUBJECT = "ssl_leaf_subject"
+    SSL_LEAF_ISSUER = "ssl_leaf_issuer"
+    SSL_LEAF_SANS = "ssl_leaf_sans"
+    SSL_LEAF_SERIAL = "ssl_leaf_serial"
+    REMOTE_ADDRESS = "remote_address"
+    DNS_TRANSPORT = "dns_transport"
+    PROCESS_NAME = "process_name"
+    MEMORY_LIMIT_FROM = "memory_limit_from"
+    CREDENTIAL_SUBJECT = "credential_subject"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Family:
+    """One metric family. Compared and hashed by identity: each is declared once, here.
+
+    ``key`` names a value family in a Result's values and in the status API
+    (``http_status_code``); ``details`` are the Result.info entries an ``*_info`` family takes
+    its own labels from, in label order.
+    """
+
     name: str  # counters without the _total suffix (prometheus_client adds it)
     type: str  # gauge | counter | histogram
     help: str
     labels: tuple[str, ...] = PROBE_LABELS
+    key: str = ""
+    details: tuple[Detail, ...] = ()
 
 
 def _probe(name: str, help: str, *extra: str, type: str = "gauge") -> Family:
     return Family(name, type, help, PROBE_LABELS + extra)
+
+
+def _value(key: str, help: str, name: str = "") -> Family:
+    """A number one run records, exported under the probe's labels as ``probe_<key>``."""
+    return Family(name or f"probe_{key}", "gauge", help, PROBE_LABELS, key=key)
+
+
+def _info(name: str, help: str, **labels: Detail) -> Family:
+    """An ``*_info`` family (value 1) whose own labels are details of the run."""
+    return Family(name, "gauge", help, PROBE_LABELS + tuple(labels), details=tuple(labels.values()))
 
 
 PROBE_SUCCESS = _probe("probe_success", "Whether the last run of the probe succeeded.")
@@ -36,47 +81,49 @@ PROBE_PHASES = _probe(
     "oversight_probe_phase_duration_seconds", "Duration of each phase of the last run.", "phase"
 )
 
-# Result.values key -> family. Names and meanings are blackbox_exporter's.
-VALUE_FAMILIES = {
-    key: _probe(f"probe_{key}", help)
-    for key, help in (
-        ("http_status_code", "Response HTTP status code."),
-        ("http_version", "Response HTTP version."),
-        ("http_content_length", "Length of the HTTP content response."),
-        ("http_uncompressed_body_length", "Length of the uncompressed response body."),
-        ("http_redirects", "The number of redirects."),
-        ("http_ssl", "Whether SSL was used for the final redirect."),
-        ("ssl_earliest_cert_expiry", "Earliest expiring certificate in the chain, unix seconds."),
-        (
-            "ssl_last_chain_expiry_timestamp_seconds",
-            "Expiry of the leaf certificate, unix seconds.",
-        ),
-        ("dns_answer_rrs", "Number of entries in the answer section."),
-        ("dns_authority_rrs", "Number of entries in the authority section."),
-        ("dns_additional_rrs", "Number of entries in the additional section."),
-        ("dns_serial", "The serial number of the zone, from the SOA record."),
-    )
-}
+# Numbers a run records (Result.values), keyed by family. Names and meanings are blackbox's.
+HTTP_STATUS_CODE = _value("http_status_code", "Response HTTP status code.")
+HTTP_VERSION = _value("http_version", "Response HTTP version.")
+HTTP_CONTENT_LENGTH = _value("http_content_length", "Length of the HTTP content response.")
+HTTP_UNCOMPRESSED_BODY_LENGTH = _value(
+    "http_uncompressed_body_length", "Length of the uncompressed response body."
+)
+HTTP_REDIRECTS = _value("http_redirects", "The number of redirects.")
+SSL_EARLIEST_CERT_EXPIRY = _value(
+    "ssl_earliest_cert_expiry", "Earliest expiring certificate in the chain, unix seconds."
+)
+SSL_LAST_CHAIN_EXPIRY = _value(
+    "ssl_last_chain_expiry_timestamp_seconds", "Expiry of the leaf certificate, unix seconds."
+)
+DNS_ANSWER_RRS = _value("dns_answer_rrs", "Number of entries in the answer section.")
+DNS_AUTHORITY_RRS = _value("dns_authority_rrs", "Number of entries in the authority section.")
+DNS_ADDITIONAL_RRS = _value("dns_additional_rrs", "Number of entries in the additional section.")
+DNS_SERIAL = _value("dns_serial", "The serial number of the zone, from the SOA record.")
+CREDENTIAL_EXPIRY = _value(
+    "credential_expiry_timestamp_seconds",
+    "When the credential (client certificate or token) a credential probe reads expires, unix "
+    "seconds.",
+    name="oversight_credential_expiry_timestamp_seconds",
+)
 
-TLS_VERSION_INFO = _probe("probe_tls_version_info", "The TLS version used.", "version")
-TLS_CIPHER_INFO = _probe("probe_tls_cipher_info", "The TLS cipher negotiated.", "cipher")
-SSL_CHAIN_INFO = _probe(
+TLS_VERSION_INFO = _info(
+    "probe_tls_version_info", "The TLS version used.", version=Detail.TLS_VERSION
+)
+TLS_CIPHER_INFO = _info(
+    "probe_tls_cipher_info", "The TLS cipher negotiated.", cipher=Detail.TLS_CIPHER
+)
+SSL_CHAIN_INFO = _info(
     "probe_ssl_last_chain_info",
     "Details of the leaf certificate the target presented.",
-    "fingerprint_sha256",
-    "subject",
-    "issuer",
-    "subjectalternative",
-    "serialnumber",
+    fingerprint_sha256=Detail.SSL_LEAF_FINGERPRINT,
+    subject=Detail.SSL_LEAF_SUBJECT,
+    issuer=Detail.SSL_LEAF_ISSUER,
+    subjectalternative=Detail.SSL_LEAF_SANS,
+    serialnumber=Detail.SSL_LEAF_SERIAL,
 )
-# info label -> Result.info key, for SSL_CHAIN_INFO
-SSL_CHAIN_KEYS = (
-    ("fingerprint_sha256", "ssl_leaf_fingerprint_sha256"),
-    ("subject", "ssl_leaf_subject"),
-    ("issuer", "ssl_leaf_issuer"),
-    ("subjectalternative", "ssl_leaf_sans"),
-    ("serialnumber", "ssl_leaf_serial"),
-)
+INFO_FAMILIES = (TLS_VERSION_INFO, TLS_CIPHER_INFO, SSL_CHAIN_INFO)
+# What a TLS handshake adds to a run (agent/probers/tlsconf.py records all of it).
+TLS_FAMILIES = (SSL_EARLIEST_CERT_EXPIRY, SSL_LAST_CHAIN_EXPIRY, *INFO_FAMILIES)
 
 PROBE_RUNS = _probe("oversight_probe_runs", "Probe runs by result.", "result", type="counter")
 PROBE_FAILURES = _probe(
@@ -205,12 +252,7 @@ CAPACITY_UTILISATION = _probe(
     "Used over limit, 0 to 1 (a credential: the share of its lifetime gone).",
     "resource",
 )
-CREDENTIAL_EXPIRY = _probe(
-    "oversight_credential_expiry_timestamp_seconds",
-    "When the credential (client certificate or token) a credential probe reads expires, unix "
-    "seconds.",
-)
-VALUE_FAMILIES["credential_expiry_timestamp_seconds"] = CREDENTIAL_EXPIRY
+CAPACITY_FAMILIES = (CAPACITY_USED, CAPACITY_LIMIT, CAPACITY_UTILISATION)
 
 
 # Compliance (agent/compliance): one check per (integration, policy), scores, the audit trail.
