@@ -1,4 +1,9 @@
-"""The App wires config, plan, store, scheduler and listener together; tests build their own."""
+"""The App wires plan, store, scheduler, evaluators and outputs together; tests build their own.
+
+The path of one result: the scheduler starts a run, the runner returns its Result, the store
+keeps it, the state tracker and the compliance evaluator derive what changed, and every
+output hears of the result and of the changes. Nothing here knows which outputs there are.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +13,31 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from agent.compliance.runtime import ComplianceRuntime
-from agent.config import ConfigError, load_config
+from agent.audit.events import AuditTrail
+from agent.config import ConfigError
+from agent.evaluation.compliance import Change, ComplianceEvaluator
 from agent.evaluation.state import StateTracker, Transition
-from agent.plan import Plan, build_plan
+from agent.outputs import NO_TRACE, Output, OutputSlot, RunTrace, each
+from agent.plan import Plan, ProbePlan
+from agent.planning import load_plan
 from agent.probers.shared import Shared
 from agent.redact import Redactor
+from agent.runner import run_probe
 from agent.scheduler import Scheduler, SyncReport
 from agent.snapshot import AgentHealth, Snapshot
 from agent.store import ResultStore
-from exporters.otel import Telemetry
+from exporters.otlp.output import OtlpOutput
+from exporters.prometheus.output import PrometheusOutput
 
 log = logging.getLogger("oversight.agent")
 
 SWEEP_INTERVAL = 5.0  # seconds between staleness sweeps
-
-
-def load_plan(path: str | Path) -> Plan:
-    """Load, validate and compile a config file; raises ConfigError listing every problem."""
-    return build_plan(load_config(path))
+COMPLIANCE_SWEEP_EVERY = 2  # staleness sweeps between re-judging the rolling windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +64,44 @@ class App:
         self.plan: Plan = load_plan(self.config_path)  # a bad config fails here, at start
         self.redactor = Redactor(self.plan.secrets)
         self.store = ResultStore()
-        self.tracker = StateTracker(self.plan, self.store.latest, time.time())
-        # compliance evaluation and the audit log; an unwritable audit path fails here
-        self.compliance = ComplianceRuntime(
-            self.plan, self.store.latest, lambda text: self.redactor.scrub(text)
-        )
+        now = time.time()
+        self.tracker = StateTracker(self.plan, self.store.latest, now)
+        self.compliance = ComplianceEvaluator(self.plan, self.store.latest, now)
         self.shared = Shared()
-        self.scheduler = Scheduler(self.run_probe, self.plan.agent.concurrency)
+        self.scheduler = Scheduler(self._run, self.plan.agent.concurrency)
         self.started = time.time()
         self.reload_successful = True
         self.last_reload_success = time.time()
         self._first_round = set(self.plan.probes)
         self._reload_lock = asyncio.Lock()
-        self._stopping = asyncio.Event()
         self._on_stop: list[Callable[[], object]] = []
-        self.telemetry = Telemetry(
-            lambda: self.plan,
-            self.snapshot,
-            lambda text: self.redactor.scrub(text),
-            os.environ if environ is None else environ,
-        )
+        env = dict(os.environ if environ is None else environ)
+        self.metrics = PrometheusOutput(self.snapshot)
+        self._slots = [
+            OutputSlot(lambda plan: None, lambda plan: self.metrics),
+            OutputSlot(
+                lambda plan: plan.exporters.otlp,
+                lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
+            ),
+            OutputSlot(  # an unwritable audit path fails here, at start
+                lambda plan: plan.audit,
+                lambda plan: AuditTrail(plan, self.scrub) if plan.audit else None,
+            ),
+        ]
+        for slot in self._slots:
+            slot.output = slot.build(self.plan)
+
+    def scrub(self, text: str) -> str:
+        """The current redactor's scrub: a reload brings new secrets."""
+        return self.redactor.scrub(text)
+
+    @property
+    def outputs(self) -> Sequence[Output]:
+        return [slot.output for slot in self._slots if slot.output is not None]
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        return next((o for o in self.outputs if isinstance(o, AuditTrail)), None)
 
     @property
     def listen(self) -> str:
@@ -92,8 +116,8 @@ class App:
         return True, "ready"
 
     async def start(self) -> None:
-        self.telemetry.start()
-        self.compliance.start(str(self.config_path))
+        each(self.outputs, lambda o: o.start(), "start")
+        self._changed([], self.compliance.sweep(time.time()))
         self.scheduler.start(self.plan.probes)
         sweeper = asyncio.create_task(self._sweep_forever())
         self._on_stop.append(sweeper.cancel)
@@ -117,48 +141,64 @@ class App:
         for callback in self._on_stop:
             callback()
         await self.shared.close()
-        await self.telemetry.stop()
-        await self.compliance.stop()  # the audit log's last flush
-        self._stopping.set()
+        for output in self.outputs:  # each flushes within its own deadline
+            try:
+                await output.stop()
+            except Exception:
+                log.exception("output %s failed to stop", output.name)
 
-    async def run_probe(self, probe_id: str) -> None:
+    async def _run(self, probe_id: str) -> None:
         probe = self.plan.probes.get(probe_id)
         if probe is None:  # removed by a reload while this run waited for a slot
             return
         adapter = logging.LoggerAdapter(log, {"probe": probe_id})
-        run = self.telemetry.start_run(probe)  # a span around the run; no-op when OTLP is off
-        result = await probe.run(
-            self.shared, log=adapter, trace_headers=run.headers, trace_id=run.trace_id
+        trace = self._trace(probe)
+        result = await run_probe(
+            probe, self.shared, log=adapter, trace_headers=trace.headers, trace_id=trace.trace_id
         )
-        result = run.finish(result)  # ends the span; the trace id stays only if it is exported
+        result = trace.finish(result)  # the trace id stays only if the span is exported
         if self.plan.probes.get(probe_id) is not probe:
             return  # the probe changed while it ran: its result describes the old config
         self.store.record(result)
-        self.compliance.observe(probe, result)
-        self.telemetry.record(probe, result, run)
-        self._log_transitions(self.tracker.observe(result, time.time()))
+        now = time.time()
+        transitions = self.tracker.observe(result, now)
+        changes = self.compliance.observe(result, now)
+        each(self.outputs, lambda o: o.on_result(probe, result, trace), "a result")
+        self._changed(transitions, changes)
         self._first_round.discard(probe_id)
         if not result.success:
-            log.debug(
-                "%s failed: %s %s", probe_id, result.reason, self.redactor.scrub(result.message)
-            )
+            log.debug("%s failed: %s %s", probe_id, result.reason, self.scrub(result.message))
 
-    def _log_transitions(self, transitions: list[Transition]) -> None:
-        self.compliance.transitions(transitions)
+    def _trace(self, probe: ProbePlan) -> RunTrace:
+        for output in self.outputs:
+            trace = output.start_run(probe)
+            if trace is not None:
+                return trace
+        return NO_TRACE
+
+    def _changed(self, transitions: list[Transition], changes: list[Change]) -> None:
+        if not transitions and not changes:
+            return
+        each(self.outputs, lambda o: o.on_changes(transitions, changes), "changes")
         for t in transitions:
             log.info(
                 "%s: %s -> %s%s",
                 t.integration,
                 t.old,
                 t.new,
-                f" ({self.redactor.scrub(t.reason)})" if t.reason else "",
+                f" ({self.scrub(t.reason)})" if t.reason else "",
             )
 
     async def _sweep_forever(self) -> None:
-        """Turn integrations whose results stopped arriving into ``unknown``."""
+        """Turn integrations whose results stopped arriving into ``unknown``, and move the
+        compliance windows on even when no result arrives."""
+        turn = 0
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
-            self._log_transitions(self.tracker.sweep(time.time()))
+            turn += 1
+            now = time.time()
+            changes = self.compliance.sweep(now) if turn % COMPLIANCE_SWEEP_EVERY == 0 else []
+            self._changed(self.tracker.sweep(now), changes)
 
     async def reload(self) -> ReloadOutcome:
         """Build the whole new plan, then swap; a broken config keeps the running plan."""
@@ -169,17 +209,21 @@ class App:
                 self.reload_successful = False
                 for problem in error.problems:
                     log.error("reload failed, keeping the running config: %s", problem)
-                self.compliance.reload_failed(str(self.config_path), len(error.problems))
+                source, count = str(self.config_path), len(error.problems)
+                each(self.outputs, lambda o: o.on_reload_failed(source, count), "a reload")
                 return ReloadOutcome(False, tuple(str(p) for p in error.problems))
             old, self.plan = self.plan, new
+            self.redactor = Redactor(new.secrets)
             report = self.scheduler.sync(old.probes, new.probes)
             for probe_id in report.removed + report.changed:
                 self.store.forget(probe_id)
                 self.tracker.forget_probe(probe_id)
                 self._first_round.discard(probe_id)
-            self.compliance.reload(old, new)
-            self._log_transitions(self.tracker.set_plan(new, time.time()))
-            self.redactor = Redactor(new.secrets)
+            now = time.time()
+            transitions = self.tracker.set_plan(new, now)
+            changes = self.compliance.set_plan(new, now)
+            await self._reload_outputs(old, new)
+            self._changed(transitions, changes)
             if self.tune_gc:
                 gc.unfreeze()  # let the old plan go
                 _freeze_long_lived()
@@ -189,8 +233,6 @@ class App:
                 )
             if new.agent.concurrency != old.agent.concurrency:
                 log.warning("agent.concurrency changed: takes effect after a restart")
-            if new.exporters.otlp != old.exporters.otlp:
-                log.warning("exporters.otlp changed: takes effect after a restart")
             self.reload_successful = True
             self.last_reload_success = time.time()
             log.info(
@@ -203,9 +245,32 @@ class App:
             )
             return ReloadOutcome(True, report=report)
 
+    async def _reload_outputs(self, old: Plan, new: Plan) -> None:
+        """An output whose config changed is built anew; the others adopt the new plan."""
+        for slot in self._slots:
+            if slot.config(new) == slot.config(old):
+                if slot.output is not None:
+                    each([slot.output], lambda o: o.on_reload(old, new), "a reload")
+                continue
+            if slot.output is not None:
+                log.info("%s settings changed: restarting it", slot.output.name)
+                await slot.output.stop()
+            try:
+                slot.output = slot.build(new)
+            except Exception as error:  # e.g. an audit path that cannot be written
+                log.error("cannot start an output with the new settings: %s", error)
+                slot.output = None
+                continue
+            if slot.output is not None:
+                each([slot.output], lambda o: o.start(), "start")
+
     def snapshot(self) -> Snapshot:
         now = time.time()
         ready, reason = self.ready
+        failures: dict[tuple[str, str], int] = {}
+        for output in self.outputs:
+            failures.update(output.failures())
+        audit = self.audit
         return Snapshot(
             plan=self.plan,
             latest=self.store.latest,
@@ -218,21 +283,20 @@ class App:
                 reload_successful=self.reload_successful,
                 last_reload_success=self.last_reload_success,
                 scheduler=self.scheduler.stats,
-                export_failures=MappingProxyType(self.telemetry.failure_counts()),
+                export_failures=MappingProxyType(failures),
             ),
             taken=now,
             compliance=self.compliance.view(),
-            audit=self.compliance.audit_stats,
+            audit=audit.stats if audit is not None else None,
         )
 
 
 def _freeze_long_lived() -> None:
     """Keep the plan and the other long-lived objects out of every collection.
 
-    With 10,000 integrations the default thresholds (700, 10, 10) ran a full collection about
-    once a second over half a million live objects: 30 of 80 CPU seconds in the benchmark,
-    pauses up to 0.8 s. Frozen, and with the young generation collected less often, the
-    agent held 1,000 probes a second where it had fallen behind (bench/RESULTS.md).
+    With tens of thousands of long-lived objects, the default thresholds ran a full
+    collection about once a second over all of them; frozen, and with the young generation
+    collected less often, collections stay small (bench/ANALYSIS.md has the figures).
     """
     gc.collect()
     gc.freeze()

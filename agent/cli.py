@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(path: Path) -> int:
-    from agent.app import load_plan
+    from agent.planning import load_plan
 
     plan = load_plan(path)
     kinds: dict[str, int] = {}
@@ -226,8 +226,8 @@ def _audit_verify(files: list[Path]) -> int:
 
 
 async def _probe(path: Path, as_json: bool) -> int:
-    from agent.app import load_plan
-    from agent.probe_once import probe_all, render_table
+    from agent.planning import load_plan
+    from agent.reporting.probe import probe_all, render_table
 
     plan = load_plan(path)
     results = await probe_all(plan)
@@ -239,8 +239,8 @@ async def _probe(path: Path, as_json: bool) -> int:
 
 
 async def _report(args: argparse.Namespace) -> int:
-    from agent.compliance.report import ReportError, from_agent, from_config, render
     from agent.durations import parse_duration
+    from agent.reporting.report import ReportError, from_agent, from_config, render
 
     try:
         period = parse_duration(args.period)

@@ -1,13 +1,26 @@
-"""Secret scrubbing at the edges: URLs, headers, and known secret strings in free text."""
+"""Secret scrubbing at the edges: URLs, headers, known secret strings and card numbers in text.
+
+Every text that leaves the agent (a label, a log line, a span, a page, a report, an audit
+record) passes ``Redactor.scrub``; card numbers are masked there too, so a target that echoes
+a card number into an error message cannot leak it through any output.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 MASK = "<redacted>"
+
+# A digit run of 13 to 19 digits, spaces or dashes allowed between them: a card number when it
+# passes Luhn and starts like a card of a known network (Visa 4; Mastercard 2[2-7], 5; Amex 34,
+# 37; Diners 30, 36, 38; JCB 35; Discover, UnionPay and Maestro 5, 6), so timestamps and order
+# numbers rarely look like cards.
+_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+_NETWORK = re.compile(r"^(?:[456]|2[2-7]|3[04578])")
+_SEPARATORS = re.compile(r"[ -]")
 
 # Query parameter names are split into words (``access_token`` -> access, token;
 # ``X-Amz-Signature`` -> x, amz, signature; ``apiKey`` -> api, key); one secret word masks
@@ -30,6 +43,47 @@ _SECRET_HEADER_PART = re.compile(
 _USERINFO = re.compile(r"(?<=://)[^/\s@?#]+@")
 # ``name=value`` in a query that would not parse as a whole URL.
 _QUERY_PAIR = re.compile(r"(?<=[?&;])([^=&#\s]+=[^&#\s]*)")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check every card number passes."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card(run: str) -> str | None:
+    digits = _SEPARATORS.sub("", run)
+    if 13 <= len(digits) <= 19 and _NETWORK.match(digits) and luhn_ok(digits):
+        return digits
+    return None
+
+
+def card_numbers(text: str) -> Iterator[str]:
+    """The card numbers in ``text``, as bare digits (never store them: mask them)."""
+    for match in _CARD.finditer(text):
+        digits = _card(match.group())
+        if digits is not None:
+            yield digits
+
+
+def mask_card(digits: str) -> str:
+    """``4111111111111111`` -> ``**** **** **** 1111``."""
+    return "**** **** **** " + digits[-4:]
+
+
+def mask_cards(text: str) -> str:
+    """``text`` with every card number in it masked."""
+
+    def replace(match: re.Match[str]) -> str:
+        digits = _card(match.group())
+        return match.group() if digits is None else mask_card(digits)
+
+    return _CARD.sub(replace, text)
 
 
 def is_secret_param(name: str) -> bool:
@@ -85,13 +139,13 @@ def redact_headers(
 
 
 class Redactor:
-    """Replaces known secret strings in text with ``<redacted>``.
+    """Replaces known secret strings in text with ``<redacted>`` and masks card numbers.
 
     Holds the secrets the agent knows (expanded ``${ENV}`` values, file contents, passwords),
     longest first so a secret that contains another is masked whole. Secrets shorter than 4
     characters are ignored: masking every ``a`` or ``42`` would wreck messages and protect
-    nothing. URL userinfo (``scheme://user:pass@``) is always removed, known or not.
-    Immutable: a reload builds a new one.
+    nothing. URL userinfo (``scheme://user:pass@``) is always removed, known or not, and so
+    is every card number. Immutable: a reload builds a new one.
     """
 
     __slots__ = ("_pattern", "secrets")
@@ -106,10 +160,12 @@ class Redactor:
         return Redactor((*self.secrets, *secrets))
 
     def scrub(self, text: str) -> str:
-        """``text`` with every known secret and any URL userinfo masked."""
+        """``text`` with every known secret, any URL userinfo and any card number masked."""
         if self._pattern is not None:
             text = self._pattern.sub(MASK, text)
-        return _USERINFO.sub(f"{MASK}@", text) if "://" in text else text
+        if "://" in text:
+            text = _USERINFO.sub(f"{MASK}@", text)
+        return mask_cards(text)
 
     def log_filter(self) -> RedactingFilter:
         return RedactingFilter(self)

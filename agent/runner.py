@@ -12,40 +12,56 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from agent.evaluation.thresholds import Observed, ThresholdRule, check_all
+from agent.conditions.evaluate import Condition
+from agent.plan import Plan, ProbePlan
+from agent.policies.base import Policy, RunView
+from agent.probers import REGISTRY
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.shared import Shared
 from agent.results import Compliance, ConditionOutcome, Finding, Reason, Result
-from agent.vocabulary import Detail, Family
+from agent.thresholds import Observed, ThresholdRule, check_all
 
 
-@dataclass(frozen=True, slots=True)
-class RunView:
-    """What a compliance policy may read of a finished run (the body stays in facts)."""
+async def run_probe(
+    probe: ProbePlan,
+    shared: Shared,
+    *,
+    log: logging.LoggerAdapter[logging.Logger] | None = None,
+    trace_headers: Mapping[str, str] | None = None,
+    trace_id: str | None = None,
+) -> Result:
+    """One run of a planned probe as the agent makes it: its kind, deadline, conditions,
+    thresholds and policies. Never raises for a target's fault."""
+    return await execute(
+        REGISTRY[probe.kind],
+        probe.settings,
+        probe_id=probe.id,
+        timeout=probe.timeout,
+        conditions=probe.conditions,
+        thresholds=probe.thresholds,
+        shared=shared,
+        log=log,
+        trace_headers=trace_headers,
+        trace_id=trace_id,
+        policies=probe.policies,
+    )
 
-    success: bool
-    facts: Mapping[str, Any]
-    values: Mapping[Family, float]
-    info: Mapping[Detail, str]
 
+async def run_once(plan: Plan) -> dict[str, Result]:
+    """Every probe of ``plan`` once, concurrently under the agent's limit: id -> Result."""
+    shared = Shared()
+    limit = asyncio.Semaphore(plan.agent.concurrency)
 
-class Policy(Protocol):
-    """A compliance policy checked on every run of a probe (see agent.compliance)."""
+    async def one(probe: ProbePlan) -> tuple[str, Result]:
+        async with limit:
+            return probe.id, await run_probe(probe, shared)
 
-    def evaluate(self, run: RunView) -> Finding: ...
-
-
-class Condition(Protocol):
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def reason(self) -> Reason: ...
-
-    def evaluate(self, facts: Mapping[str, Any]) -> ConditionOutcome: ...
+    try:
+        return dict(await asyncio.gather(*(one(p) for p in plan.probes.values())))
+    finally:
+        await shared.close()
 
 
 async def execute(

@@ -1,9 +1,9 @@
 """Every probe on its interval, on APScheduler: spread start times, a global limit, no overlap.
 
-Probes that share a time slot (``SLOT`` wide) and an interval share one APScheduler job:
-one job per probe cost about 125 µs of CPU a run, a fifth of a whole HTTP probe at 1,000
-runs a second, and grouping turns 1,000 job runs a second into a few hundred. Each probe's
-place in its interval comes from its id, so a thousand probes at 30 s never fire together.
+Probes that share a time slot (``SLOT`` wide) and an interval share one APScheduler job: the
+per-job overhead is paid per slot, not per probe (bench/ANALYSIS.md has the measurement). Each
+probe's place in its interval comes from its id, so a thousand probes at 30 s never fire
+together.
 The first round after a start or reload runs soon (spread over ``FIRST_ROUND_WINDOW``) from
 one-shot jobs, leaving the interval grid alone; a run due less than half an interval from the
 probe's previous one is the same run and is left out. A run whose previous one is still going is

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from agent.compliance.evaluate import ComplianceView
-from agent.compliance.runtime import AuditSnapshot
+from agent.audit.log import AuditSnapshot
+from agent.evaluation.compliance import ComplianceView
 from agent.evaluation.state import IntegrationStatus
 from agent.plan import Plan
 from agent.results import Result

@@ -255,7 +255,8 @@ CAPACITY_UTILISATION = _probe(
 CAPACITY_FAMILIES = (CAPACITY_USED, CAPACITY_LIMIT, CAPACITY_UTILISATION)
 
 
-# Compliance (agent/compliance): one check per (integration, policy), scores, the audit trail.
+# Compliance (agent/evaluation/compliance.py): one check per (integration, policy), scores,
+# the audit trail.
 COMPLIANCE_STATUS = Family(
     "oversight_compliance_status",
     "gauge",

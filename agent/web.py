@@ -6,31 +6,21 @@ import json
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.exposition import choose_encoder
 
-from agent.compliance.api import compliance_routes
 from agent.fields import split_host_port
-from agent.status import render_page, status_document
-from exporters.exposition import Renderer
-from exporters.prometheus import SnapshotCollector
+from agent.reporting.api import compliance_routes
+from agent.reporting.status import render_page, status_document
 
 if TYPE_CHECKING:
     from agent.app import App
 
 
 def make_web_app(app: App) -> web.Application:
-    """Routes over one App; the registry is built once, the metrics at each scrape."""
-    registry = CollectorRegistry(auto_describe=False)  # process_* only: the rest is rendered
-    ProcessCollector(registry=registry)
-    steps = SnapshotCollector(app.snapshot).steps
-    renderers = {False: Renderer(steps), True: Renderer(steps, openmetrics=True)}
+    """Routes over one App."""
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        renderer = renderers[content_type.startswith("application/openmetrics-text")]
+        content_type, chunks = app.metrics.exposition(request.headers.get("Accept", ""))
         response = web.StreamResponse(headers={"Content-Type": content_type})
-        chunks = renderer.stream(app.snapshot(), lambda: encoder(registry))
         first = await anext(chunks)  # rendered before the headers go: a failure is a 500
         await response.prepare(request)
         await response.write(first)

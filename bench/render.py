@@ -24,8 +24,8 @@ from agent import vocabulary as v
 from agent.app import App
 from agent.results import Reason, Result
 from bench.configs import agent_yaml
-from exporters.exposition import Renderer
-from exporters.prometheus import SnapshotCollector
+from exporters.prometheus.collector import SnapshotCollector
+from exporters.prometheus.exposition import Renderer
 
 
 def filled_app(integrations: int, workdir: Path, runs: int = 3) -> App:

@@ -13,6 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.app import App
 from agent.web import bound_port, serve
+from tests.peers.partner import partner, pki, secure_partner
+
+__all__ = ["partner", "pki", "secure_partner"]  # fixtures for every test
 
 
 @pytest.fixture

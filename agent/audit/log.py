@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,14 @@ class AuditStats:
     write_failures: int = 0
     dropped: int = 0
     last_success: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSnapshot:
+    events: Mapping[str, int]  # by type, since start
+    write_failures: int
+    pending: int  # queued, not yet written
+    last_success: float  # unix seconds of the last good write, 0 before the first
 
 
 @dataclass(frozen=True, slots=True)

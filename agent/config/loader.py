@@ -27,7 +27,7 @@ from agent.config.errors import (
     sort_problems,
     validation_problems,
 )
-from agent.config.models import Config
+from agent.config.models import AgentSettings, Config
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -90,6 +90,15 @@ def load_config_text(
     return _load(text, name, hashlib.sha256(text.encode()).hexdigest(), env)
 
 
+def _agent_defaults(data: dict[str, Any]) -> AgentSettings:
+    """The agent's defaults, for the probes that inherit them (the whole agent block is
+    validated, and its problems reported, with the rest of the file)."""
+    try:
+        return AgentSettings.model_validate(data.get("agent") or {})
+    except ValidationError:
+        return AgentSettings()
+
+
 def _load(text: str, name: str, digest: str, env: Mapping[str, str] | None) -> LoadedConfig:
     reader = _Reader(name, os.environ if env is None else env)
     data = reader.read(text)
@@ -99,7 +108,7 @@ def _load(text: str, name: str, digest: str, env: Mapping[str, str] | None) -> L
         for path, message in dependency_problems(dependency_graph(data)):
             problems.append(Problem(name, reader.source.line_for(path), format_path(path), message))
         try:
-            config = Config.model_validate(data)
+            config = Config.model_validate(data, context={"agent": _agent_defaults(data)})
         except ValidationError as exc:
             found = validation_problems(
                 exc,

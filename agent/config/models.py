@@ -2,7 +2,9 @@
 
 A probe names its kind by the one block it carries (``http:``, ``tcp:``, ...), so error paths
 read like ``patterns.bill_pay.integrations.processor.probes.health.http.url``. The set of kinds
-comes from the prober registry; no list of kinds is written here.
+comes from the prober registry and the set of policies from the policy registry; no list of
+either is written here. Conditions are compiled here, once, so a bad one is an error at its
+own line and the plan takes them as they are.
 """
 
 from __future__ import annotations
@@ -11,46 +13,39 @@ import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
-from agent.compliance.config import AuditConfig, ComplianceConfig, PolicySet
+from agent.conditions.evaluate import Condition
 from agent.conditions.parser import ConditionError, compile_condition
-from agent.durations import PositiveDuration, parse_duration
+from agent.fields import LabelName, Name, Percent, PositiveDuration
+from agent.policies.config import ComplianceConfig, PolicySet
 from agent.probers import REGISTRY
 from agent.probers.base import ProberSpec
-
-Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")]
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+from agent.thresholds import SIGNALS, parse_level
+from agent.timing import timeout_problem
+from exporters.config import ExportersConfig
 
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _level(value: object) -> object:
-    """A threshold level: a duration (``300ms``, ``30d``), a number, or a percentage."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        return float(value.strip()[:-1]) / 100
-    return parse_duration(value)
-
-
-Level = Annotated[float, BeforeValidator(_level)]
-
-
 class Threshold(Frozen):
-    """Warning and critical levels of one signal; either may be left out."""
+    """Warning and critical levels of one signal, as written; either may be left out. The
+    probe reads them in the signal's unit (a duration, or a percentage)."""
 
-    warning: Level | None = None
-    critical: Level | None = None
+    warning: float | str | None = None
+    critical: float | str | None = None
 
 
 class StateSettings(Frozen):
@@ -85,97 +80,33 @@ class AgentSettings(Frozen):
             raise ValueError(f"labels {sorted(reserved)} are set by the agent itself")
         return self
 
-    @model_validator(mode="after")
-    def _timeout_fits(self) -> AgentSettings:
-        if self.timeout > self.interval:
-            raise ValueError("the default timeout is longer than the default interval")
-        return self
-
-
-class PrometheusExporter(Frozen):
-    enabled: bool = True
-
-
-class OtlpTls(Frozen):
-    ca_file: str | None = Field(
-        default=None, description="CA bundle that signs the collector's cert"
-    )
-    cert_file: str | None = Field(default=None, description="client certificate (mTLS)")
-    key_file: str | None = Field(default=None, description="client key (mTLS)")
-    insecure: bool | None = Field(
-        default=None, description="plaintext gRPC; default: true for http:// endpoints"
-    )
-
-
-class OtlpMetrics(Frozen):
-    enabled: bool = True
-    interval: PositiveDuration | None = Field(
-        default=None,
-        description="export interval; default $OTEL_METRIC_EXPORT_INTERVAL (ms), else 60s",
-    )
-
-
-class OtlpTraces(Frozen):
-    enabled: bool = True
-    success_ratio: Annotated[float, BeforeValidator(_level), Field(ge=0, le=1)] | None = Field(
-        default=None, description="share of successful runs exported (failed runs always are); 1"
-    )
-    max_queue_size: int | None = Field(
-        default=None, ge=1, le=1_000_000, description="spans held while the collector is away; 2048"
-    )
-    propagate: bool = Field(
-        default=True, description="send W3C traceparent to HTTP targets (per probe: trace_context)"
-    )
-
-
-class OtlpExporter(Frozen):
-    """OTLP export; every field unset falls back to the standard OTEL_* variable, then default."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
-
-    enabled: bool | None = Field(
-        default=None, description="default: on when an endpoint is set here or in the environment"
-    )
-    endpoint: str | None = Field(default=None, description="http(s)://host:port of the collector")
-    protocol: Literal["grpc", "http/protobuf"] | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    compression: Literal["gzip", "none"] | None = None
-    timeout: PositiveDuration | None = Field(default=None, description="per export; default 10s")
-    shutdown_timeout: PositiveDuration = Field(
-        default=3.0, description="how long stopping may spend flushing"
-    )
-    tls: OtlpTls = OtlpTls()
-    service_name: str | None = None
-    resource_attributes: dict[str, str] = Field(default_factory=dict)
-    metrics: OtlpMetrics = OtlpMetrics()
-    traces: OtlpTraces = OtlpTraces()
-
-    @model_validator(mode="after")
-    def _url(self) -> OtlpExporter:
-        if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
-            raise ValueError("endpoint must be an http:// or https:// URL, e.g. http://host:4317")
-        return self
-
-
-class ExportersConfig(Frozen):
-    prometheus: PrometheusExporter = PrometheusExporter()
-    otlp: OtlpExporter = OtlpExporter()
-
 
 def _kind_of(info: ValidationInfo) -> ProberSpec | None:
     """The probe's kind, when its block validated (kind blocks come before other fields)."""
     return next((REGISTRY[k] for k in REGISTRY if info.data.get(k) is not None), None)
 
 
-def _condition(text: str, info: ValidationInfo) -> str:
-    """Compile now, so a bad condition is a config error at its own line."""
+def _condition(text: object, info: ValidationInfo) -> object:
+    """Compile now, once: a bad condition is a config error at its own line, and the plan
+    takes the compiled ``Condition`` as it is."""
+    if not isinstance(text, str):
+        raise ValueError("a condition is text like '[STATUS] == 200'")
     spec = _kind_of(info)
-    if spec is not None:
-        try:
-            compile_condition(text, spec.fact_table())
-        except ConditionError as exc:
-            raise ValueError(str(exc)) from None
-    return text
+    if spec is None:
+        return text  # the kind block is invalid and says so; the probe does not load
+    try:
+        return compile_condition(text, spec.fact_table())
+    except ConditionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _text(condition: Condition | str) -> str:
+    return condition if isinstance(condition, str) else condition.text
+
+
+CompiledCondition = Annotated[
+    Any, BeforeValidator(_condition), PlainSerializer(_text, return_type=str)
+]
 
 
 class ProbeCommon(Frozen):
@@ -205,16 +136,20 @@ class ProbeCommon(Frozen):
     @field_validator("timeout", check_fields=False)
     @classmethod
     def _timeout_fits(cls, value: float | None, info: ValidationInfo) -> float | None:
-        interval = info.data.get("interval")
-        if value is not None and interval is not None and value > interval:
-            raise ValueError(f"timeout {value:g}s is longer than the interval {interval:g}s")
+        """Checked against the probe's interval, or the agent's that it inherits."""
+        agent = (info.context or {}).get("agent") or AgentSettings()
+        interval = info.data.get("interval") or agent.interval
+        if value is not None and (problem := timeout_problem(value, interval)):
+            raise ValueError(problem)
         return value
 
     @field_validator("thresholds", check_fields=False)
     @classmethod
     def _known_signals(cls, value: dict[str, Threshold], info: ValidationInfo) -> Any:
+        """Each signal must be one the kind has; its levels are read in the signal's unit."""
         spec = _kind_of(info)
-        for signal in value:
+        read = {}
+        for signal, levels in value.items():
             if spec is not None and signal not in spec.signals:
                 close = difflib.get_close_matches(signal, spec.signals, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
@@ -222,7 +157,15 @@ class ProbeCommon(Frozen):
                     f"unknown signal {signal!r} for {spec.kind} probes; {hint}"
                     f"known: {', '.join(spec.signals)}"
                 )
-        return value
+            unit = SIGNALS[signal].unit if signal in SIGNALS else "seconds"
+            try:
+                read[signal] = Threshold(
+                    warning=parse_level(levels.warning, unit),
+                    critical=parse_level(levels.critical, unit),
+                )
+            except ValueError as exc:
+                raise ValueError(f"{signal}: {exc}") from None
+        return read
 
 
 # Kind blocks first: the validators of the common fields read which kind validated.
@@ -232,19 +175,17 @@ ProbeConfig: type[ProbeCommon] = create_model(  # type: ignore[call-overload]
     **{kind: (spec.model | None, None) for kind, spec in REGISTRY.items()},
     interval=(PositiveDuration | None, None),
     timeout=(PositiveDuration | None, None),
-    conditions=(tuple[Annotated[str, AfterValidator(_condition)], ...], ()),
+    conditions=(tuple[CompiledCondition, ...], ()),
     thresholds=(dict[str, Threshold], Field(default_factory=dict)),
 )
 
-
-Ratio = Annotated[float, BeforeValidator(_level), Field(gt=0, lt=1)]
 
 # Availability objective by criticality when an integration sets none.
 DEFAULT_OBJECTIVES = {"critical": 0.999, "high": 0.995, "medium": 0.99, "low": 0.95}
 
 
 class SloConfig(Frozen):
-    availability: Ratio | None = Field(
+    availability: Annotated[Percent, Field(gt=0, lt=1)] | None = Field(
         default=None, description="objective such as 99.9% or 0.999; default by criticality"
     )
 
@@ -257,15 +198,23 @@ class IntegrationConfig(Frozen):
     runbook: str | None = None
     description: str = ""
     depends_on: tuple[str, ...] = ()
-    compliance: PolicySet | None = Field(None, description="overrides of the policies")
+    compliance: PolicySet | None = Field(None, description="overrides of the policies")  # type: ignore[valid-type]
     probes: dict[Name, ProbeConfig] = Field(min_length=1)  # type: ignore[valid-type]
 
 
 class PatternConfig(Frozen):
     owner: str | None = None
     description: str = ""
-    compliance: PolicySet | None = Field(None, description="overrides of the policies")
+    compliance: PolicySet | None = Field(None, description="overrides of the policies")  # type: ignore[valid-type]
     integrations: dict[Name, IntegrationConfig] = Field(min_length=1)
+
+
+class AuditConfig(Frozen):
+    """``audit: {path: ..., max_bytes: 10MiB, keep: 5}``: the hash-chained audit trail."""
+
+    path: str = Field(min_length=1)
+    max_bytes: Annotated[ByteSize, Field(ge=4096)] = ByteSize(10 << 20)
+    keep: int = Field(default=5, ge=1, le=1000, description="rotated files kept")
 
 
 class Config(Frozen):

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agent.config.models import StateSettings
-from agent.evaluation.thresholds import signal_of
 from agent.plan import IntegrationPlan, Plan
 from agent.results import Breach, Result
+from agent.thresholds import signal_of
 
 
 class State(StrEnum):

@@ -75,8 +75,12 @@ async def test_metrics_and_status_after_the_first_round(
         )
         == 1.0
     )
-    deps = sample(m, "oversight_integration_depends_on", integration="account_service",
-                  dependency="account/ledger")
+    deps = sample(
+        m,
+        "oversight_integration_depends_on",
+        integration="account_service",
+        dependency="account/ledger",
+    )
     assert deps == 1.0
     assert sample(m, "oversight_integration_depends_on", integration="ledger") is None
     assert (

@@ -13,9 +13,10 @@ from pydantic import BaseModel
 from agent import vocabulary as v
 from agent.conditions.facts import Fact, FactType
 from agent.conditions.parser import compile_condition
+from agent.policies.base import RunView
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.results import Compliance, Finding, Reason
-from agent.runner import RunView, execute
+from agent.runner import execute
 
 
 class Empty(BaseModel):

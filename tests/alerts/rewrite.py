@@ -45,8 +45,11 @@ def fast_alertmanager(
             raise ValueError(f"receiver {receiver['name']!r} has no webhook to redirect")
         for config in configs:
             config["url"] = f"{webhook.rstrip('/')}/{receiver['name']}"
-    timing = {"group_wait": group_wait, "group_interval": group_interval,
-              "repeat_interval": repeat_interval}
+    timing = {
+        "group_wait": group_wait,
+        "group_interval": group_interval,
+        "repeat_interval": repeat_interval,
+    }
     for route in _routes(doc["route"]):
         for key in ROUTE_TIMING:
             if key in route or route is doc["route"]:

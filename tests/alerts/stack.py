@@ -57,7 +57,11 @@ class Binary:
 
 
 async def start_binary(
-    session: aiohttp.ClientSession, name: str, args: Sequence[str], port: int, log: Path,
+    session: aiohttp.ClientSession,
+    name: str,
+    args: Sequence[str],
+    port: int,
+    log: Path,
     timeout: float = 20.0,
 ) -> Binary:
     """Start ``args`` and wait until GET /-/ready answers 200 (or the process dies)."""
@@ -136,8 +140,9 @@ class AlertStack:
     alertmanager: Binary
 
     async def query(self, promql: str) -> list[dict[str, Any]]:
-        async with self.session.get(self.prometheus.url + "/api/v1/query",
-                                    params={"query": promql}) as response:
+        async with self.session.get(
+            self.prometheus.url + "/api/v1/query", params={"query": promql}
+        ) as response:
             body = await response.json()
         assert body["status"] == "success", body
         return list(body["data"]["result"])
@@ -145,8 +150,9 @@ class AlertStack:
     async def alertmanager_alerts(self, **labels: str) -> list[dict[str, Any]]:
         """Alerts Alertmanager holds, with ``status.state`` and ``status.inhibitedBy``."""
         params = [("filter", f'{key}="{value}"') for key, value in labels.items()]
-        async with self.session.get(self.alertmanager.url + "/api/v2/alerts",
-                                    params=params) as response:
+        async with self.session.get(
+            self.alertmanager.url + "/api/v2/alerts", params=params
+        ) as response:
             return list(await response.json())
 
     async def firing(self) -> list[dict[str, str]]:
@@ -180,7 +186,11 @@ class AlertStack:
 
 
 async def start_stack(
-    session: aiohttp.ClientSession, workdir: Path, targets: Sequence[str], *, for_: str,
+    session: aiohttp.ClientSession,
+    workdir: Path,
+    targets: Sequence[str],
+    *,
+    for_: str,
 ) -> AlertStack:
     """Alertmanager (webhooks to a local server), then Prometheus scraping ``targets`` every
     second as job "oversight" with every shipped rule file, each ``for`` set to ``for_``."""
@@ -192,15 +202,22 @@ async def start_stack(
     am_dir = workdir / "alertmanager"
     am_dir.mkdir(parents=True)
     (am_dir / "alertmanager.yml").write_text(
-        fast_alertmanager(ALERTMANAGER_CONFIG.read_text(), webhook.url))
+        fast_alertmanager(ALERTMANAGER_CONFIG.read_text(), webhook.url)
+    )
     am_port = free_port()
-    alertmanager = await start_binary(session, "alertmanager", [
-        alertmanager_bin,
-        f"--config.file={am_dir / 'alertmanager.yml'}",
-        f"--storage.path={am_dir / 'data'}",
-        f"--web.listen-address={HOST}:{am_port}",
-        "--cluster.listen-address=",
-    ], am_port, am_dir / "log.txt")
+    alertmanager = await start_binary(
+        session,
+        "alertmanager",
+        [
+            alertmanager_bin,
+            f"--config.file={am_dir / 'alertmanager.yml'}",
+            f"--storage.path={am_dir / 'data'}",
+            f"--web.listen-address={HOST}:{am_port}",
+            "--cluster.listen-address=",
+        ],
+        am_port,
+        am_dir / "log.txt",
+    )
 
     prom_dir = workdir / "prometheus"
     (prom_dir / "rules").mkdir(parents=True)
@@ -210,18 +227,25 @@ async def start_stack(
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(prom_dir / "rules" / "*.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": "oversight",
-                            "static_configs": [{"targets": list(targets)}]}],
+        "scrape_configs": [
+            {"job_name": "oversight", "static_configs": [{"targets": list(targets)}]}
+        ],
     }
     (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(config))
     prom_port = free_port()
     try:
-        prometheus = await start_binary(session, "prometheus", [
-            prometheus_bin,
-            f"--config.file={prom_dir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={prom_dir / 'data'}",
-            f"--web.listen-address={HOST}:{prom_port}",
-        ], prom_port, prom_dir / "log.txt")
+        prometheus = await start_binary(
+            session,
+            "prometheus",
+            [
+                prometheus_bin,
+                f"--config.file={prom_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={prom_dir / 'data'}",
+                f"--web.listen-address={HOST}:{prom_port}",
+            ],
+            prom_port,
+            prom_dir / "log.txt",
+        )
     except BaseException:
         await alertmanager.stop()
         await webhook.stop()

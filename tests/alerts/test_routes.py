@@ -23,21 +23,38 @@ ROUTES: list[tuple[dict[str, str], list[str]]] = [
     *(({"severity": "warning", "owner": o}, [o]) for o in OWNERS),
     *(({"severity": "info", "owner": o}, ["tickets"]) for o in OWNERS),
     # the maintenance child of the page route still pages (outside its window)
-    ({"severity": "page", "owner": "team-core-banking", "pattern": "account",
-      "integration": "core_ledger"}, ["pager", "team-core-banking-urgent"]),
+    (
+        {
+            "severity": "page",
+            "owner": "team-core-banking",
+            "pattern": "account",
+            "integration": "core_ledger",
+        },
+        ["pager", "team-core-banking-urgent"],
+    ),
     # root cause elsewhere: a ticket, whatever the severity
     ({"severity": "page", "owner": "team-accounts", "cause": "dependency"}, ["tickets"]),
     ({"severity": "critical", "owner": "team-payments", "cause": "dependency"}, ["tickets"]),
-    ({"severity": "page", "owner": "team-accounts", "cause": "self"},
-     ["pager", "team-accounts-urgent"]),
+    (
+        {"severity": "page", "owner": "team-accounts", "cause": "self"},
+        ["pager", "team-accounts-urgent"],
+    ),
     # unknown owners and the agent's own alerts: the observability team
     ({"severity": "critical", "owner": "team-nobody-knows"}, ["team-observability-urgent"]),
     ({"severity": "warning", "owner": "team-nobody-knows"}, ["team-observability"]),
     ({"severity": "page", "owner": "team-nobody-knows"}, ["pager", "team-observability-urgent"]),
-    ({"severity": "critical", "owner": "team-observability", "alertname": "OversightAgentDown"},
-     ["team-observability-urgent"]),
-    ({"severity": "warning", "owner": "team-observability",
-      "alertname": "OversightConfigReloadFailed"}, ["team-observability"]),
+    (
+        {"severity": "critical", "owner": "team-observability", "alertname": "OversightAgentDown"},
+        ["team-observability-urgent"],
+    ),
+    (
+        {
+            "severity": "warning",
+            "owner": "team-observability",
+            "alertname": "OversightConfigReloadFailed",
+        },
+        ["team-observability"],
+    ),
     # no severity at all
     ({"alertname": "Unlabelled"}, ["team-observability"]),
 ]
@@ -51,12 +68,16 @@ def test_alertmanager_config_passes_amtool_check() -> None:
 
 
 @pytest.mark.parametrize(
-    ("labels", "receivers"), ROUTES,
+    ("labels", "receivers"),
+    ROUTES,
     ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else "",
 )
 def test_route(labels: dict[str, str], receivers: list[str]) -> None:
     result = run(
-        binary("amtool"), "config", "routes", "test",
+        binary("amtool"),
+        "config",
+        "routes",
+        "test",
         f"--config.file={ALERTMANAGER_CONFIG}",
         f"--verify.receivers={','.join(receivers)}",
         *(f"{key}={value}" for key, value in labels.items()),

@@ -16,13 +16,22 @@ BURN_WINDOWS = {"1h", "6h", "1d", "3d"}
 
 
 def _alerting_rules() -> list[dict[str, Any]]:
-    return [rule for path in RULES for group in yaml.safe_load(path.read_text())["groups"]
-            for rule in group["rules"] if "alert" in rule]
+    return [
+        rule
+        for path in RULES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 def _checks() -> list[dict[str, Any]]:
-    return [check for path in SUITES for test in yaml.safe_load(path.read_text())["tests"]
-            for check in test.get("alert_rule_test", ())]
+    return [
+        check
+        for path in SUITES
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for check in test.get("alert_rule_test", ())
+    ]
 
 
 def test_rules_pass_promtool_check() -> None:
@@ -36,7 +45,8 @@ def test_rules_pass_promtool_check() -> None:
 def test_promtool_suite(suite: Path) -> None:
     result = run(binary("promtool"), "test", "rules", str(suite))
     assert result.returncode == 0, (
-        f"promtool test rules {suite.name}:\n{result.stdout}{result.stderr}")
+        f"promtool test rules {suite.name}:\n{result.stdout}{result.stderr}"
+    )
 
 
 def test_every_alert_is_seen_firing_and_silent() -> None:
@@ -49,8 +59,12 @@ def test_every_alert_is_seen_firing_and_silent() -> None:
 
 
 def test_every_burn_window_is_tested() -> None:
-    fired = {alert["exp_labels"].get("window") for check in _checks()
-             if check["alertname"] == "OversightErrorBudgetBurn" for alert in check["exp_alerts"]}
+    fired = {
+        alert["exp_labels"].get("window")
+        for check in _checks()
+        if check["alertname"] == "OversightErrorBudgetBurn"
+        for alert in check["exp_alerts"]
+    }
     assert fired >= BURN_WINDOWS
 
 

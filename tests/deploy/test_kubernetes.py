@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from agent.app import load_plan
 from agent.cli import main
-from exporters.otel_resource import K8S_VARIABLES
+from agent.planning import load_plan
+from exporters.otlp.resource import K8S_VARIABLES
 from tests.deploy.manifests import (
     DEPLOY,
     KUBERNETES,
@@ -37,8 +37,8 @@ DOWNWARD = {
 
 
 def plan_variables() -> set[str]:
-    """Variables agent/plan.py reads by name (``os.environ.get("NAME")``): read from its source."""
-    tree = ast.parse((ROOT / "agent" / "plan.py").read_text())
+    """Variables agent/planning/build.py reads by name (``os.environ.get("NAME")``)."""
+    tree = ast.parse((ROOT / "agent" / "planning" / "build.py").read_text())
     return {
         node.args[0].value
         for node in ast.walk(tree)

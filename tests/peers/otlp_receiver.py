@@ -34,6 +34,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from agent.app import App
 from agent.web import bound_port, serve
+from exporters.otlp.output import OtlpOutput
 
 
 def value_of(value: AnyValue) -> Any:
@@ -337,6 +338,11 @@ async def otel_agent(workdir: Path, config_text: str, env: dict[str, str]) -> As
         await session.close()
         await app.stop()
         await runner.cleanup()
+
+
+def otlp_of(app: App) -> OtlpOutput:
+    """The App's OTLP output (there is always one; it may be inactive)."""
+    return next(o for o in app.outputs if isinstance(o, OtlpOutput))
 
 
 async def until(check: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agent.config import ConfigError, load_config_text
-from agent.plan import build_plan
+from agent.planning import build_plan
 
 BROKEN = """\
 agent:
@@ -49,7 +49,8 @@ EXPECTED = [
     "oversight.yaml:8: patterns.bill_pay.integrations.processor.depends_on[1]: "
     "bill_pay/processor depends on itself",
     "oversight.yaml:12: patterns.bill_pay.integrations.processor.probes.health.timeout: "
-    "timeout 20s is longer than the interval 10s",
+    "timeout 20s must be shorter than the interval 10s: a run may last its whole timeout, and "
+    "the next one is due at the interval",
     "oversight.yaml:16: patterns.bill_pay.integrations.processor.probes.health.conditions[1]: "
     "[STATUS] == 2OO: expected an integer, a range like 200..299 or a set like (200, 204)",
     "oversight.yaml:17: patterns.bill_pay.integrations.processor.probes.health.conditions[2]: "
@@ -85,11 +86,12 @@ patterns:
         build_plan(load_config_text(text, name="oversight.yaml"))
     assert [str(p) for p in caught.value.problems] == [
         "oversight.yaml:9: patterns.p.integrations.i.probes.port.timeout: "
-        "timeout 15s is longer than the interval 10s"
+        "timeout 15s must be shorter than the interval 10s: a run may last its whole timeout, "
+        "and the next one is due at the interval"
     ]
 
 
-def test_the_default_timeout_shrinks_to_a_short_interval() -> None:
+def test_an_inherited_timeout_shrinks_below_a_short_interval() -> None:
     text = """\
 agent: {interval: 30s, timeout: 10s}
 patterns:
@@ -101,4 +103,21 @@ patterns:
           port: {interval: 2s, tcp: {address: "127.0.0.1:1"}}
 """
     probe = build_plan(load_config_text(text)).probes["p/i/port"]
-    assert (probe.interval, probe.timeout) == (2.0, 2.0)
+    assert (probe.interval, probe.timeout) == (2.0, 1.8)  # 90 % of the interval
+
+
+def test_a_timeout_equal_to_its_interval_is_refused() -> None:
+    text = """\
+patterns:
+  p:
+    integrations:
+      i:
+        scope: internal
+        probes:
+          port: {interval: 5s, timeout: 5s, tcp: {address: "127.0.0.1:1"}}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, name="oversight.yaml")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.path) == (7, "patterns.p.integrations.i.probes.port.timeout")
+    assert problem.message.startswith("timeout 5s must be shorter than the interval 5s")

@@ -11,8 +11,8 @@ from agent.config.loader import load_config_text
 from agent.config.models import Config, ProbeCommon
 from agent.demo import DemoServices
 from agent.demo.topology import integrations
-from agent.plan import build_plan
-from agent.probe_once import run_once
+from agent.planning import build_plan
+from agent.runner import run_once
 
 KEYS = [i.key for i in integrations()]
 EXTERNAL = [i.key for i in integrations() if i.scope == "external"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from agent.config import load_config_text
 from agent.evaluation.state import State, StateTracker
-from agent.plan import Plan, build_plan
+from agent.plan import Plan
+from agent.planning import build_plan
 from agent.results import Breach, Reason, Result, Severity
 from agent.store import ResultStore
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from agent import vocabulary as v
-from agent.evaluation.thresholds import SIGNALS, Observed, ThresholdRule, check_all, signal_of
 from agent.results import Breach, Capacity, Severity
+from agent.thresholds import SIGNALS, Observed, ThresholdRule, check_all, signal_of
 
 W, C = Severity.WARNING, Severity.CRITICAL
 

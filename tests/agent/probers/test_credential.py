@@ -14,12 +14,12 @@ import trustme
 from pydantic import ValidationError
 
 from agent import vocabulary as v
-from agent.evaluation.thresholds import SIGNALS, ThresholdRule
 from agent.probers import REGISTRY
 from agent.probers.credential import CredentialProbe
 from agent.probers.shared import Shared
 from agent.results import Reason, Severity
 from agent.runner import execute
+from agent.thresholds import SIGNALS, ThresholdRule
 from tests.agent.probers.conftest import RunProbe
 
 DAY = 86400.0

@@ -12,13 +12,13 @@ import psutil
 import pytest
 from pydantic import ValidationError
 
-from agent.evaluation.thresholds import SIGNALS, ThresholdRule
 from agent.probers import REGISTRY
 from agent.probers.host import HostProbe
 from agent.probers.shared import Shared
 from agent.probers.system import SystemCalls, read_cgroup
 from agent.results import Capacity, Reason, Result, Severity
 from agent.runner import execute
+from agent.thresholds import SIGNALS, ThresholdRule
 from tests.agent.probers.conftest import RunProbe
 from tests.peers.cgroup_tree import fake_cgroup
 

@@ -1,1 +1,0 @@
-"""Compliance: standard policies evaluated the same way for every integration, and their scores."""

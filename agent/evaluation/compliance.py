@@ -1,0 +1,219 @@
+"""From results to compliance status: per (integration, policy), per pattern, overall.
+
+The status of an (integration, policy) is read from the latest findings of its probes
+(derived auth checks included): a fail anywhere wins, else a pass, else not applicable.
+latency_sla and availability_slo are judged over a rolling window of the runs of the probes
+that talk to the integration (not resource probes, not auth checks). A pattern's score is its
+passed checks over its applicable (passed + failed) ones; the overall score likewise. The
+evaluator keeps the last pass/fail verdict of each check so that the App can audit changes;
+a run that cannot judge (not applicable) changes no verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from agent.evaluation.window import RollingWindow
+from agent.plan import IntegrationCompliance, Plan
+from agent.policies import REGISTRY as POLICIES
+from agent.probers import REGISTRY as KINDS
+from agent.results import Compliance, Finding, Result
+
+PASS, FAIL, NA = Compliance.PASS, Compliance.FAIL, Compliance.NOT_APPLICABLE
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    pattern: str
+    integration: str
+    scope: str
+    policy: str
+    status: Compliance
+    reason: str
+    evidence: str = ""
+    probes: tuple[str, ...] = ()  # the probes whose findings decided it
+
+    @property
+    def key(self) -> str:
+        return f"{self.pattern}/{self.integration}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A check whose verdict changed: ``old`` None is its first verdict since start."""
+
+    check: Check
+    old: Compliance | None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    passed: int = 0
+    failed: int = 0
+    not_applicable: int = 0
+
+    @property
+    def ratio(self) -> float | None:
+        applicable = self.passed + self.failed
+        return self.passed / applicable if applicable else None
+
+
+def score_of(checks: Iterable[Check]) -> Score:
+    counts = {PASS: 0, FAIL: 0, NA: 0}
+    for check in checks:
+        counts[check.status] += 1
+    return Score(counts[PASS], counts[FAIL], counts[NA])
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceView:
+    enabled: bool
+    window: float
+    checks: tuple[Check, ...]
+
+    def score(self, pattern: str | None = None, integration: str | None = None) -> Score:
+        return score_of(
+            c
+            for c in self.checks
+            if (pattern is None or c.pattern == pattern)
+            and (integration is None or c.integration == integration)
+        )
+
+
+class ComplianceEvaluator:
+    """Results in, statuses out; one per App (or per ``oversight report`` pass)."""
+
+    def __init__(self, plan: Plan, latest: Mapping[str, Result], now: float) -> None:
+        self._latest = latest
+        self._windows: dict[str, RollingWindow] = {}
+        self._checks: dict[tuple[str, str], Check] = {}
+        self._verdicts: dict[tuple[str, str], Compliance] = {}
+        # (probe id, policy) -> the last pass/fail finding and when: a run that could not
+        # judge (the endpoint down) does not hide a standing violation
+        self._decided: dict[tuple[str, str], tuple[Finding, float]] = {}
+        self.set_plan(plan, now)
+
+    def set_plan(self, plan: Plan, now: float) -> list[Change]:
+        """Adopt a (re)loaded plan: windows stay unless their span or latency limit changed."""
+        self.plan = plan
+        self._settings: Mapping[str, IntegrationCompliance] = plan.compliance.integrations
+        self._probes = {k: list(i.probes) for k, i in plan.integrations.items()}
+        for probe in plan.probes.values():
+            if probe.derived_from is not None:
+                self._probes[f"{probe.pattern}/{probe.integration}"].append(probe.id)
+        windows = {}
+        for key, settings in self._settings.items():
+            old = self._windows.get(key)
+            same = old is not None and (old.span, old.latency_limit) == (
+                plan.compliance.window,
+                settings.window_limit,
+            )
+            windows[key] = (
+                old
+                if same and old
+                else RollingWindow(plan.compliance.window, settings.window_limit)
+            )
+        self._windows = windows
+        wanted = {(k, p) for k, s in self._settings.items() for p in s.policies}
+        self._checks = {}  # rebuilt in plan order
+        self._verdicts = {k: v for k, v in self._verdicts.items() if k in wanted}
+        self._decided = {k: v for k, v in self._decided.items() if k[0] in self._latest}
+        return [c for key in self._settings for c in self._recompute(key, now)]
+
+    def observe(self, result: Result, now: float) -> list[Change]:
+        probe = self.plan.probes.get(result.probe_id)
+        if probe is None:
+            return []
+        key = f"{probe.pattern}/{probe.integration}"
+        for finding in result.findings:
+            if finding.status is not NA:
+                self._decided[(probe.id, finding.policy)] = (finding, result.started)
+        window = self._windows.get(key)
+        if window is not None and probe.derived_from is None and KINDS[probe.kind].availability:
+            window.add(result.started, result.success, result.duration)
+        return self._recompute(key, now)
+
+    def sweep(self, now: float) -> list[Change]:
+        """Re-judge everything (the windows move on even when no result arrives)."""
+        return [c for key in self._settings for c in self._recompute(key, now)]
+
+    def view(self) -> ComplianceView:
+        return ComplianceView(
+            self.plan.compliance.enabled, self.plan.compliance.window, tuple(self._checks.values())
+        )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _recompute(self, key: str, now: float) -> list[Change]:
+        settings = self._settings.get(key)
+        if settings is None:
+            return []
+        integration = self.plan.integrations[key]
+        changes = []
+        for policy, block in settings.blocks.items():
+            judge = POLICIES[policy].judge
+            if judge is not None:
+                status, reason = judge(block, self._windows[key].totals(now), settings.objective)
+                evidence, probes = (
+                    "",
+                    tuple(
+                        self.plan.probes[p].name
+                        for p in integration.probes
+                        if KINDS[self.plan.probes[p].kind].availability
+                    ),
+                )
+            else:
+                status, reason, evidence, probes = self._per_run(policy, key, settings)
+            check = Check(
+                integration.pattern,
+                integration.name,
+                integration.scope,
+                policy,
+                status,
+                reason,
+                evidence,
+                probes,
+            )
+            self._checks[(key, policy)] = check
+            if status is not NA:
+                old = self._verdicts.get((key, policy))
+                if old is not status:
+                    self._verdicts[(key, policy)] = status
+                    changes.append(Change(check, old))
+        return changes
+
+    def _per_run(
+        self, policy: str, key: str, settings: IntegrationCompliance
+    ) -> tuple[Compliance, str, str, tuple[str, ...]]:
+        seen: dict[Compliance, list[tuple[str, Finding]]] = {PASS: [], FAIL: [], NA: []}
+        for probe_id in self._probes.get(key, ()):
+            result = self._latest.get(probe_id)
+            for finding in result.findings if result is not None else ():
+                if finding.policy != policy:
+                    continue
+                earlier = self._decided.get((probe_id, policy))
+                if finding.status is NA and earlier is not None:
+                    finding = _as_of(*earlier)
+                seen[finding.status].append((self.plan.probes[probe_id].name, finding))
+        for status in (FAIL, PASS, NA):
+            found = seen[status]
+            if found:
+                return status, _grouped(found), found[0][1].evidence, tuple(n for n, _ in found)
+        return NA, settings.unattached.get(policy, "no result yet"), "", ()
+
+
+def _as_of(finding: Finding, at: float) -> Finding:
+    """An earlier verdict, said to be one: the latest run could not judge."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+    reason = f"{finding.reason} (as of {when}; the latest run could not tell)"
+    return Finding(finding.policy, finding.status, reason, finding.evidence)
+
+
+def _grouped(found: list[tuple[str, Finding]]) -> str:
+    """``health, cert: negotiated TLS 1.3``: probes that say the same thing, said once."""
+    by_reason: dict[str, list[str]] = {}
+    for name, finding in found:
+        by_reason.setdefault(finding.reason, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())

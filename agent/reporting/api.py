@@ -1,0 +1,74 @@
+"""``GET /api/v1/compliance`` and ``GET /api/v1/audit?since=24h``: the report's data, served."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from agent.audit.read import count_types, parse_since, read_events
+from agent.reporting.document import compliance_document
+
+if TYPE_CHECKING:
+    from agent.app import App
+
+MAX_EVENTS = 10_000
+
+
+def _json(document: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(document, indent=1), status=status, content_type="application/json"
+    )
+
+
+def compliance_routes(app: App) -> list[web.RouteDef]:
+    async def compliance(_: web.Request) -> web.Response:
+        snap = app.snapshot()
+        view = snap.compliance or app.compliance.view()
+        return _json(
+            compliance_document(view, snap.plan, generated=snap.taken, scrub=app.redactor.scrub)
+        )
+
+    async def audit(request: web.Request) -> web.Response:
+        """``since`` (24h, an RFC 3339 time or unix seconds; default 24h), ``until``,
+        ``type`` (repeatable) and ``limit`` (default 1000, newest kept)."""
+        now = time.time()
+        query = request.query
+        try:
+            since = parse_since(query.get("since", "24h"), now)
+            until = parse_since(query["until"], now) if "until" in query else now
+            limit = min(int(query.get("limit", "1000")), MAX_EVENTS)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        settings = app.plan.audit
+        body: dict[str, Any] = {
+            "enabled": settings is not None,
+            "since": since,
+            "until": until,
+            "events": [],
+        }
+        if settings is not None:
+            events = await asyncio.to_thread(
+                read_events,
+                settings.path,
+                keep=settings.keep,
+                since=since,
+                until=until,
+                types=query.getall("type", []),
+                limit=limit,
+            )
+            audit = app.audit
+            stats = audit.stats if audit is not None else None
+            body |= {
+                "path": settings.path,
+                "events": events,
+                "counts": count_types(events),
+                "write_failures": stats.write_failures if stats else 0,
+                "pending": stats.pending if stats else 0,
+            }
+        return _json(body)
+
+    return [web.get("/api/v1/compliance", compliance), web.get("/api/v1/audit", audit)]

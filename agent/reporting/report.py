@@ -1,0 +1,112 @@
+"""``oversight report``: compliance and audit events for a period, from an agent or one pass.
+
+The data comes from a running agent's API (``--from URL``) or, with ``-c CONFIG``, from
+probing every endpoint once here (plus the events of the config's audit log, if it can be
+read from this host). Renderers turn the one document into Markdown, JSON, CSV or HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from agent.audit.read import count_types, read_events
+from agent.durations import format_duration
+from agent.planning import load_plan
+from agent.redact import Redactor, redact_url
+from agent.reporting import render_html, render_text
+from agent.reporting.document import compliance_document
+from agent.reporting.once import evaluate_once
+
+FORMATS = ("md", "json", "csv", "html")
+
+
+class ReportError(Exception):
+    """The report cannot be made (agent unreachable, bad answer): said in one line."""
+
+
+def report_document(
+    compliance: dict[str, Any],
+    audit: dict[str, Any],
+    *,
+    source: str,
+    period: float,
+    now: float,
+) -> dict[str, Any]:
+    events = audit.get("events", [])
+    return {
+        **compliance,
+        "report": {
+            "title": "Compliance and audit report",
+            "source": source,
+            "period_seconds": period,
+            "period": format_duration(period),
+            "from": now - period,
+            "to": now,
+        },
+        "audit": {
+            "enabled": bool(audit.get("enabled")),
+            "events": events,
+            "counts": count_types(events),
+            "write_failures": audit.get("write_failures", 0),
+        },
+    }
+
+
+async def from_agent(url: str, period: float, timeout: float = 30.0) -> dict[str, Any]:
+    base = url.rstrip("/")
+    now = time.time()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+            compliance = await _get(http, f"{base}/api/v1/compliance")
+            audit = await _get(http, f"{base}/api/v1/audit?since={period:g}s&limit=10000")
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise ReportError(f"cannot reach the agent at {redact_url(base)}: {exc}") from None
+    return report_document(
+        compliance, audit, source=f"agent at {redact_url(base)}", period=period, now=now
+    )
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    async with http.get(url) as response:
+        if response.status != 200:
+            raise ReportError(f"{redact_url(url)} answered {response.status}")
+        try:
+            data = json.loads(await response.text())
+        except ValueError:
+            raise ReportError(f"{redact_url(url)} did not answer JSON") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{redact_url(url)} did not answer a JSON object")
+    return data
+
+
+async def from_config(config: Path, period: float) -> dict[str, Any]:
+    plan = load_plan(config)
+    view = await evaluate_once(plan)
+    now = time.time()
+    redactor = Redactor(plan.secrets)
+    compliance = compliance_document(view, plan, generated=now, scrub=redactor.scrub)
+    audit: dict[str, Any] = {"enabled": plan.audit is not None, "events": []}
+    if plan.audit is not None:
+        audit["events"] = read_events(
+            plan.audit.path, keep=plan.audit.keep, since=now - period, limit=10_000
+        )
+    return report_document(
+        compliance, audit, source=f"one pass of every probe in {config}", period=period, now=now
+    )
+
+
+def render(document: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=1) + "\n"
+    if fmt == "md":
+        return render_text.markdown(document)
+    if fmt == "csv":
+        return render_text.csv_text(document)
+    if fmt == "html":
+        return render_html.html_page(document)
+    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")

@@ -1,0 +1,1 @@
+"""OpenTelemetry over OTLP: metrics, traces and their export, off unless configured."""

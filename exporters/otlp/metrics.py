@@ -1,0 +1,222 @@
+"""OTLP metrics: every gauge and counter of /metrics, mirrored, plus the probe duration histogram.
+
+Names, attribute keys and values are exactly those of /metrics (counters without ``_total``,
+which OTLP expresses as a monotonic sum; the unit suffix also goes in the unit field), so the
+Collector's Prometheus exporter turns them back into the same series and one dashboard serves
+both paths. The gauges and counters are observable instruments whose callbacks read what the
+Prometheus view builds from ``App.snapshot()``: a family a later issue adds to /metrics is
+exported over OTLP without another line here.
+
+The duration histogram is the exception, fed per result from ``App.run_probe``: the SDK has no
+asynchronous histogram, and a synchronous one gives a correct OTLP histogram (cumulative,
+with its start time, min, max and bucket counts over DURATION_BUCKETS) that also carries
+exemplars, because each value is recorded in the context of its run's span.
+
+Collection runs on the event loop, where the store is consistent without locks (the SDK's
+periodic reader would call the callbacks from its own thread); the network export runs in one
+worker thread fed through a one-slot mailbox. Temporality is cumulative, so a batch replaced
+in the mailbox before it was sent loses nothing: the next one carries the same totals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+)
+from opentelemetry.sdk.resources import Resource
+
+from agent import __version__
+from agent import vocabulary as n
+from agent.vocabulary import DURATION_BUCKETS
+from exporters.otlp.failures import ExportFailures
+
+log = logging.getLogger("oversight.otel")
+
+# Series per instrument before the SDK folds the rest into one overflow point (its default
+# of 2000 is a few hundred probes).
+CARDINALITY_LIMIT = 200_000
+_UNITS = (("_seconds", "s"), ("_bytes", "By"), ("_ratio", "1"))
+
+
+def unit_of(name: str) -> str:
+    """The UCUM unit a Prometheus name's suffix announces (``_seconds`` -> ``s``), or none."""
+    return next((unit for suffix, unit in _UNITS if name.endswith(suffix)), "")
+
+
+class LoopReader(MetricReader):
+    """``collect()`` is called on the event loop; a worker thread exports what it gathered."""
+
+    def __init__(
+        self, exporter: MetricExporter, failures: ExportFailures, where: str, timeout: float
+    ) -> None:
+        limits: Any = {
+            kind: CARDINALITY_LIMIT
+            for kind in (Counter, Histogram, ObservableCounter, ObservableGauge)
+        }
+        super().__init__(cardinality_limits=limits)
+        self._exporter = exporter
+        self._failures = failures
+        self._where = where
+        self._timeout_millis = timeout * 1000
+        self._ready = threading.Condition()
+        self._pending: MetricsData | None = None
+        self._closed = False
+        self._abort_lock = threading.Lock()
+        self._aborted = False
+        self._worker = threading.Thread(target=self._work, name="oversight-otlp-metrics")
+        self._worker.daemon = True  # a collector that never answers must not hold the exit
+        self._worker.start()
+
+    @property
+    def pending(self) -> int:
+        """Batches waiting to be sent: 0 or 1, whatever the collector does."""
+        return 0 if self._pending is None else 1
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        with self._ready:
+            if self._closed:
+                return
+            self._pending = metrics_data  # replaces an unsent batch: totals are cumulative
+            self._ready.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while self._pending is None and not self._closed:
+                    self._ready.wait()
+                data, self._pending = self._pending, None
+            if data is None:
+                return  # closed and drained
+            self._failures.run(
+                "metrics",
+                self._where,
+                lambda d=data: (
+                    self._exporter.export(d, timeout_millis=self._timeout_millis)  # type: ignore[misc]
+                    is MetricExportResult.SUCCESS
+                ),
+            )
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Send what is pending (within ``timeout_millis``), then close the exporter."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._worker.join(timeout_millis / 1000)
+        self.abort()
+
+    def abort(self) -> None:
+        """Close the exporter now; cuts short an export in flight (gRPC cancels the call)."""
+        with self._abort_lock:
+            if self._aborted:
+                return
+            self._aborted = True
+        self._exporter.shutdown()
+
+
+class SnapshotMirror:
+    """Observable instruments for the gauge and counter families the Prometheus view yields.
+
+    ``refresh()`` runs the view once, on the loop, and keeps its samples; the callbacks the
+    reader calls right after only read them. Instruments are made on a family's first
+    appearance. A view that raises is logged and leaves nothing to report this round.
+    """
+
+    def __init__(self, meter: Any, families: Callable[[], Iterable[Any]]) -> None:
+        self._meter = meter
+        self._families = families
+        self._instruments: dict[str, Any] = {}
+        self._current: dict[str, list[Observation]] = {}
+
+    def refresh(self) -> None:
+        current: dict[str, list[Observation]] = {}
+        try:
+            for family in self._families():
+                if family.type not in ("gauge", "counter"):
+                    continue  # histograms: see the module docstring
+                sample_name = family.name + ("_total" if family.type == "counter" else "")
+                current[family.name] = [
+                    Observation(s.value, s.labels) for s in family.samples if s.name == sample_name
+                ]
+                if family.name not in self._instruments:
+                    self._instruments[family.name] = self._instrument(family)
+        except Exception:
+            log.exception("OTLP metrics: reading the snapshot failed; this round is skipped")
+            current = {}
+        self._current = current
+
+    def _instrument(self, family: Any) -> Any:
+        name = family.name
+
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            return self._current.get(name, ())
+
+        create = (
+            self._meter.create_observable_counter
+            if family.type == "counter"
+            else self._meter.create_observable_gauge
+        )
+        return create(name, [observe], unit=unit_of(name), description=family.documentation)
+
+
+class OtelMetrics:
+    """The metrics pipeline of one App: provider, mirror, histogram, reader and worker."""
+
+    def __init__(
+        self,
+        exporter: MetricExporter,
+        resource: Resource,
+        failures: ExportFailures,
+        where: str,
+        timeout: float,
+        families: Callable[[], Iterable[Any]],
+    ) -> None:
+        self.reader = LoopReader(exporter, failures, where, timeout)
+        self.provider = MeterProvider(
+            resource=resource,
+            metric_readers=[self.reader],
+            exemplar_filter=TraceBasedExemplarFilter(),
+            shutdown_on_exit=False,
+        )
+        meter = self.provider.get_meter("oversight", __version__)
+        self.mirror = SnapshotMirror(meter, families)
+        family = n.PROBE_DURATION_HISTOGRAM
+        self.histogram = meter.create_histogram(
+            family.name,
+            unit=unit_of(family.name),
+            description=family.help,
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+
+    def collect(self) -> None:
+        """Observe the snapshot and hand the batch to the worker; call on the event loop."""
+        self.mirror.refresh()
+        self.reader.collect()
+
+    def record(
+        self, seconds: float, attributes: Mapping[str, str], context: Context | None
+    ) -> None:
+        """One run's duration; ``context`` holds its exported span (the exemplar), if any."""
+        self.histogram.record(seconds, dict(attributes), context=context or Context())
+
+    def shutdown(self, timeout: float) -> None:
+        self.provider.shutdown(timeout_millis=timeout * 1000)

@@ -1,0 +1,227 @@
+"""The OTLP output: metrics and traces of one App, started and stopped with it.
+
+Off unless the config or the environment asks for it; when off the SDK is not even imported
+(the pipelines' modules are loaded in ``start``, on purpose: they cost tens of MiB).
+Nothing here touches the SDK's global providers: every provider is passed explicitly, so two
+Apps in one process (tests do this) export independently. A collector that is down, slow or
+refusing costs the agent bounded memory (one metrics batch, ``max_queue_size`` spans) and
+never a probe: exports run in worker threads, collection and span bookkeeping on the loop are
+in-memory only, and stopping waits ``shutdown_timeout`` at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from agent.outputs import BaseOutput, RunTrace
+from agent.plan import Plan, ProbePlan
+from agent.results import Result
+from agent.snapshot import Snapshot
+from agent.vocabulary import PROBE_LABELS
+from exporters.otlp.failures import ExportFailures, throttle_sdk_logs
+from exporters.otlp.settings import OtlpSettings, OtlpSettingsError, resolve
+
+if TYPE_CHECKING:
+    from exporters.otlp.metrics import OtelMetrics
+    from exporters.otlp.traces import OtelTraces
+
+log = logging.getLogger("oversight.otel")
+
+STOP_GRACE = 0.5  # seconds the loop waits past the flush deadline before giving up
+
+
+class OtlpOutput(BaseOutput):
+    """``start_run`` / ``on_result`` around each probe run; ``start`` / ``stop`` with the App.
+
+    Built anew by the App when ``exporters.otlp`` changes on a reload.
+    """
+
+    name = "otlp"
+
+    def __init__(
+        self,
+        plan: Plan,
+        snapshot: Callable[[], Snapshot],
+        scrub: Callable[[str], str],
+        env: Mapping[str, str],
+    ) -> None:
+        self._plan = plan
+        self._snapshot = snapshot
+        self._scrub = scrub
+        self._env = dict(env)
+        self.exports = ExportFailures()
+        self.settings: OtlpSettings | None = None
+        self.metrics: OtelMetrics | None = None
+        self.traces: OtelTraces | None = None
+        self._task: asyncio.Task[None] | None = None
+        try:
+            self.settings = resolve(plan.exporters.otlp, self._env)
+        except OtlpSettingsError as error:
+            log.error("OTLP export is off: %s", error)
+
+    @property
+    def active(self) -> bool:
+        return self.metrics is not None or self.traces is not None
+
+    def start(self) -> None:
+        """Build the pipelines and start collecting; a setting that cannot work is logged and
+        leaves OTLP off (probing and /metrics carry on)."""
+        settings = self.settings
+        if settings is None or self.active:
+            return
+        try:
+            self._build(settings)
+        except Exception as error:  # a bad CA path, an SDK refusing an option
+            log.error("OTLP export is off: %s", error)
+            self.metrics = self.traces = None
+            return
+        throttle_sdk_logs()
+        if self.metrics is not None:
+            self._task = asyncio.create_task(self._collect_forever(settings.metric_interval))
+
+    def _build(self, settings: OtlpSettings) -> None:
+        from exporters.otlp.metrics import OtelMetrics
+        from exporters.otlp.resource import build_resource
+        from exporters.otlp.traces import OtelTraces
+        from exporters.otlp.transport import metric_exporter, span_exporter
+        from exporters.prometheus.collector import SnapshotCollector
+
+        plan = self._plan
+        resource = build_resource(settings, self._env, dict(plan.const_labels).get("agent", ""))
+        if settings.metrics is not None:
+            target = settings.metrics
+            self.metrics = OtelMetrics(
+                metric_exporter(target),
+                resource,
+                self.exports,
+                target.display,
+                target.timeout,
+                SnapshotCollector(self._snapshot).collect,
+            )
+            self.exports.track("metrics")
+            log.info("OTLP metrics to %s every %gs", target.display, settings.metric_interval)
+        if settings.traces is not None:
+            target = settings.traces
+            self.traces = OtelTraces(
+                span_exporter(target),
+                resource,
+                self.exports,
+                target.display,
+                success_ratio=settings.success_ratio,
+                max_queue_size=settings.max_queue_size,
+                schedule_delay=settings.span_delay,
+                propagate=settings.propagate,
+                scrub=self._scrub,
+            )
+            self.exports.track("traces")
+            log.info(
+                "OTLP traces to %s (successful runs: %g%%, failed: all)",
+                target.display,
+                settings.success_ratio * 100,
+            )
+
+    async def _collect_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.collect()
+
+    def collect(self) -> None:
+        """One metrics collection, now; never raises (the loop must keep probing)."""
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.collect()
+        except Exception:
+            log.exception("OTLP metrics collection failed; trying again next interval")
+
+    def start_run(self, probe: ProbePlan) -> RunTrace | None:
+        return None if self.traces is None else self.traces.start_run(probe)
+
+    def on_result(self, probe: ProbePlan, result: Result, trace: RunTrace) -> None:
+        """Feed the duration histogram, with the run's span as exemplar when it was kept."""
+        if self.metrics is None:
+            return
+        attributes = dict(zip(PROBE_LABELS, probe.labels, strict=True))
+        attributes.update(self._plan.const_labels)
+        self.metrics.record(result.duration, attributes, trace.context)
+
+    def on_reload(self, old: Plan, new: Plan) -> None:
+        self._plan = new
+
+    def failures(self) -> dict[tuple[str, str], int]:
+        return self.exports.counts() if self.active else {}
+
+    async def stop(self) -> None:
+        """Flush what is queued within ``shutdown_timeout``, then let go.
+
+        The last metrics are collected here, on the loop. Exports still running at the
+        deadline are cut short (gRPC calls are cancelled); any export after it is refused
+        and counted. The worker threads are daemons, so a collector that never answers
+        cannot hold the process either.
+        """
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if not self.active or self.settings is None:
+            return
+        metrics, traces = self.metrics, self.traces
+        self.metrics = self.traces = None
+        timeout = self.settings.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        if metrics is not None:
+            try:
+                metrics.collect()
+            except Exception:
+                log.exception("OTLP metrics: the last collection failed")
+        self.exports.close_at(deadline)
+        running = [
+            asyncio.wrap_future(_daemon(work))
+            for work in (
+                (lambda: metrics.shutdown(timeout)) if metrics else None,
+                traces.shutdown if traces else None,
+            )
+            if work is not None
+        ]
+        cutoff = threading.Timer(timeout, _abort, (metrics, traces))
+        cutoff.daemon = True
+        cutoff.start()
+        _, unfinished = await asyncio.wait(running, timeout=timeout + STOP_GRACE)
+        cutoff.cancel()
+        for waiting in unfinished:
+            waiting.cancel()
+        if unfinished:
+            log.warning("OTLP: gave up flushing after %gs; unsent telemetry is dropped", timeout)
+
+
+def _daemon(work: Callable[[], Any]) -> concurrent.futures.Future[None]:
+    """Run ``work`` in a daemon thread (an executor's threads would be joined at exit)."""
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("OTLP: shutting an exporter down failed")
+        done.set_result(None)
+
+    threading.Thread(target=run, name="oversight-otlp-shutdown", daemon=True).start()
+    return done
+
+
+def _abort(metrics: OtelMetrics | None, traces: OtelTraces | None) -> None:
+    """At the deadline: close the exporters, which cancels a gRPC call in flight."""
+    for close in (
+        metrics.reader.abort if metrics else None,
+        traces.exporter.shutdown if traces else None,
+    ):
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.debug("OTLP: closing an exporter failed", exc_info=True)

@@ -1,0 +1,118 @@
+"""The SDK's OTLP exporter classes, chosen and configured from resolved settings.
+
+The protocol picks the class here (the SDK's exporters never read OTEL_EXPORTER_OTLP_PROTOCOL),
+and every option is passed explicitly so no exporter falls back to reading the environment on
+its own terms (the Python SDK takes OTEL_EXPORTER_OTLP_TIMEOUT as seconds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from exporters.otlp.settings import OtlpSettingsError, SignalTarget
+
+# Data points per request: the Collector refuses gRPC messages over 4 MiB by default.
+MAX_POINTS_PER_REQUEST = 4096
+
+
+def span_exporter(target: SignalTarget) -> SpanExporter:
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpans,
+        )
+
+        return GrpcSpans(**_grpc_options(target))
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpans,
+    )
+
+    return HttpSpans(**_http_options(target))
+
+
+def metric_exporter(target: SignalTarget) -> MetricExporter:
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetrics,
+        )
+
+        return GrpcMetrics(**_grpc_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetrics,
+    )
+
+    return HttpMetrics(**_http_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+
+
+def _grpc_options(target: SignalTarget) -> dict[str, Any]:
+    import grpc
+
+    credentials = None
+    if not target.insecure:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read(target.ca_file, "CA file"),
+            private_key=_read(target.key_file, "client key"),
+            certificate_chain=_read(target.cert_file, "client certificate"),
+        )
+    return {
+        "endpoint": target.endpoint,
+        "insecure": target.insecure,
+        "credentials": credentials,
+        "headers": target.headers,
+        "timeout": target.timeout,
+        "compression": grpc.Compression.Gzip
+        if target.compression == "gzip"
+        else grpc.Compression.NoCompression,
+    }
+
+
+def _http_options(target: SignalTarget) -> dict[str, Any]:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    for path, what in (
+        (target.ca_file, "CA file"),
+        (target.cert_file, "client certificate"),
+        (target.key_file, "client key"),
+    ):
+        _read(path, what)  # a missing file is a clear error now, not a failed export later
+    return {
+        "endpoint": target.endpoint,
+        "session": _ca_session(target.ca_file) if target.ca_file else None,
+        "certificate_file": target.ca_file,
+        "client_certificate_file": target.cert_file,
+        "client_key_file": target.key_file,
+        "headers": dict(target.headers),
+        "timeout": target.timeout,
+        "compression": Compression.Gzip
+        if target.compression == "gzip"
+        else Compression.NoCompression,
+    }
+
+
+def _ca_session(ca_file: str) -> Any:
+    """A requests session that keeps to ``ca_file``. A plain one lets REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE (set in many images) replace the CA the config names, and the collector's
+    certificate then fails to verify."""
+    import requests
+
+    class PinnedCa(requests.Session):
+        def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
+            settings = super().merge_environment_settings(*args, **kwargs)
+            settings["verify"] = ca_file
+            return settings
+
+    session = PinnedCa()
+    session.verify = ca_file
+    return session
+
+
+def _read(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise OtlpSettingsError(f"OTLP {what} {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,1 @@
+"""The Prometheus view: a collector over the snapshot and the /metrics renderer."""

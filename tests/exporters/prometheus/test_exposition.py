@@ -1,0 +1,235 @@
+"""The /metrics renderer against prometheus_client's own encoders, over the same families.
+
+One snapshot holds every kind of sample the agent exports: counters, gauges, a histogram
+with an exemplar, *_info families, odd label values (quotes, backslashes, new lines,
+non-ASCII), constant labels, compliance checks and audit counters. The renderer's text must
+equal ``generate_latest`` line for line, and its OpenMetrics the OpenMetrics encoder's: the
+same HELP and TYPE lines, samples, values, escapes, exemplars and ``# EOF``, in the same order.
+Only the order of labels inside braces may differ (prometheus_client sorts them; no parser
+cares), so each sample line is compared with its labels sorted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import trustme
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from agent import vocabulary as v
+from agent.app import App
+from agent.results import Breach, Capacity, Compliance, Finding, Reason, Result, Severity
+from agent.snapshot import Snapshot
+from agent.vocabulary import Detail, Family
+from exporters.prometheus.collector import SnapshotCollector
+from exporters.prometheus.exposition import Renderer
+
+ODD = 'say "hi" \\ back\nslash \u2013 \u00fcn\u00efcode'
+
+CONFIG = """\
+agent:
+  name: agent-1
+  labels: {{cluster: 'eu "west"'}}
+  state: {{failures_to_down: 1}}
+audit: {{path: {audit}}}
+patterns:
+  bill_pay:
+    owner: {owner}
+    integrations:
+      processor:
+        scope: external
+        criticality: critical
+        runbook: https://runbooks.bank.test/processor?x="1"
+        depends_on: [account/ledger]
+        probes:
+          health:
+            http: {{url: "https://processor.bank.test/health"}}
+            thresholds: {{latency: {{warning: 300ms, critical: 1s}}}}
+          node:
+            host: {{}}
+            thresholds: {{utilisation: {{warning: 80%}}}}
+          client-cert:
+            credential: {{cert_file: {cert}}}
+  account:
+    integrations:
+      ledger:
+        scope: internal
+        probes:
+          dns:
+            dns: {{query_name: ledger.bank.test, server: "127.0.0.1:53"}}
+          port:
+            tcp: {{address: "ledger.bank.test:5432"}}
+"""
+
+
+def _results(now: float) -> list[Result]:
+    return [
+        Result(
+            probe_id="bill_pay/processor/health",
+            started=now,
+            duration=0.42,
+            success=True,
+            phases=(("resolve", 0.001), ("connect", 0.01), ("tls", 0.02), ("processing", 0.3)),
+            values=(
+                (v.HTTP_STATUS_CODE, 200),
+                (v.HTTP_VERSION, 1.1),
+                (v.HTTP_REDIRECTS, 0),
+                (v.HTTP_CONTENT_LENGTH, -1),
+                (v.HTTP_UNCOMPRESSED_BODY_LENGTH, 1234),
+                (v.SSL_EARLIEST_CERT_EXPIRY, now + 30 * 86400),
+                (v.SSL_LAST_CHAIN_EXPIRY, now + 90 * 86400),
+            ),
+            info=(
+                (Detail.TLS_VERSION, "TLS 1.3"),
+                (Detail.TLS_CIPHER, "TLS_AES_256_GCM_SHA384"),
+                (Detail.SSL_LEAF_FINGERPRINT, "ab" * 32),
+                (Detail.SSL_LEAF_SUBJECT, ODD),
+                (Detail.SSL_LEAF_ISSUER, "CN=Bank CA,O=Bank"),
+                (Detail.SSL_LEAF_SANS, "processor.bank.test"),
+                (Detail.SSL_LEAF_SERIAL, "1f"),
+            ),
+            breaches=(Breach("latency", Severity.WARNING, 0.42, 0.3),),
+            trace_id="0af7651916cd43dd8448eb211c80319c",
+            findings=(Finding("no_sensitive_data", Compliance.FAIL, ODD, "card"),),
+        ),
+        Result(
+            probe_id="bill_pay/processor/node",
+            started=now,
+            duration=0.003,
+            success=False,
+            reason=Reason.THRESHOLD,
+            message=ODD,
+            capacity=(Capacity("memory", 8e9, 16e9, "bytes"), Capacity("open_fds", 120, None)),
+        ),
+        Result(
+            probe_id="bill_pay/processor/client-cert",
+            started=now,
+            duration=0.0001,
+            success=True,
+            values=((v.CREDENTIAL_EXPIRY, now + 20 * 86400),),
+            capacity=(Capacity("credential:client-cert", 70 * 86400, 90 * 86400, "seconds"),),
+        ),
+        Result(
+            probe_id="account/ledger/dns",
+            started=now,
+            duration=1e-7,
+            success=True,
+            phases=(("resolve", 1e-7),),
+            values=(
+                (v.DNS_ANSWER_RRS, 2),
+                (v.DNS_AUTHORITY_RRS, 0),
+                (v.DNS_ADDITIONAL_RRS, 1),
+                (v.DNS_SERIAL, 2024060101),
+            ),
+        ),
+        Result(
+            probe_id="account/ledger/port",
+            started=now,
+            duration=2.0,
+            success=False,
+            reason=Reason.TIMEOUT,
+            message="no answer within 2s (during connect)",
+            phases=(("resolve", 0.01), ("connect", 1.99)),
+        ),
+    ]
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path) -> Snapshot:
+    path = tmp_path / "oversight.yaml"
+    owner = '"' + ODD.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"') + '"'
+    cert = tmp_path / "client.pem"
+    trustme.CA().issue_cert("agent@bank.test").cert_chain_pems[0].write_to_path(str(cert))
+    text = CONFIG.format(audit=tmp_path / "audit.jsonl", owner=owner, cert=cert)
+    path.write_text(text, encoding="utf-8")
+    app = App(path)
+    now = time.time()
+    for result in _results(now):
+        app.store.record(result)
+        app.tracker.observe(result, now)
+        app.compliance.observe(result, now)
+    app.compliance.sweep(now)
+    assert app.audit is not None
+    app.audit.emit("config_loaded", str(path), digest=app.plan.digest)
+    snap = app.snapshot()
+    failures = {("otlp", "metrics"): 0, ("otlp", "traces"): 3}
+    return replace(snap, agent=replace(snap.agent, export_failures=failures))
+
+
+def _labels_sorted(line: str) -> str:
+    """A sample line with its label pairs in name order; escapes are kept as written."""
+    if line.startswith("#") or "{" not in line:
+        return line
+    name, rest = line.split("{", 1)
+    pairs, pair, quoted, escaped = [], "", False, False
+    for index, char in enumerate(rest):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char in ",}" and not quoted:
+            pairs.append(pair)
+            pair = ""
+            if char == "}":
+                return f"{name}{{{','.join(sorted(pairs))}}}{rest[index + 1 :]}"
+            continue
+        pair += char
+    raise AssertionError(f"unterminated labels: {line!r}")
+
+
+def _prometheus_client(snap: Snapshot, openmetrics: bool) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(lambda: snap))  # type: ignore[arg-type]
+    return (generate_openmetrics if openmetrics else generate_latest)(registry)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_the_renderer_writes_what_prometheus_client_writes(
+    snapshot: Snapshot, openmetrics: bool
+) -> None:
+    renderer = Renderer(SnapshotCollector(lambda: snapshot).steps, openmetrics=openmetrics)
+    theirs = [
+        _labels_sorted(line)
+        for line in _prometheus_client(snapshot, openmetrics).decode().splitlines()
+    ]
+    for scrape in range(2):  # the second scrape reads the caches
+        ours = renderer.render(snapshot).decode()
+        assert ours.endswith("\n")
+        assert [_labels_sorted(line) for line in ours.splitlines()] == theirs, scrape
+
+
+def test_odd_values_exemplars_and_the_end_marker(snapshot: Snapshot) -> None:
+    text = Renderer(SnapshotCollector(lambda: snapshot).steps, openmetrics=True).render(snapshot)
+    lines = text.decode().splitlines()
+    assert lines[-1] == "# EOF"
+    escaped = ODD.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    assert any(f'subject="{escaped}"' in line for line in lines)
+    assert any(f'owner="{escaped}"' in line for line in lines)
+    exemplar = '# {trace_id="0af7651916cd43dd8448eb211c80319c"} 0.42'
+    assert any(
+        line.startswith("oversight_probe_duration_seconds_bucket") and exemplar in line
+        for line in lines
+    )
+
+
+def _families() -> list[Family]:
+    return [f for f in vars(v).values() if isinstance(f, Family)]
+
+
+def test_every_declared_family_appears(snapshot: Snapshot) -> None:
+    """A family declared in the vocabulary but never rendered is a gap in some dashboard."""
+    text = Renderer(SnapshotCollector(lambda: snapshot).steps).render(snapshot).decode()
+    absent = {
+        f.name
+        for f in _families()
+        if f"# TYPE {f.name}{'_total' if f.type == 'counter' else ''} " not in text
+    }
+    assert absent == set()
+    assert 'root_cause="account/ledger"' in text  # the processor is impacted, not down
