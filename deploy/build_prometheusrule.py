@@ -1,4 +1,4 @@
-"""Write deploy/kubernetes/prometheusrule.yaml from alerts/rules/*.yml; ``--check`` for drift.
+"""Write deploy/kubernetes/rules/prometheusrule.yaml from alerts/rules; ``--check`` for drift.
 
 prometheus-operator loads rules from PrometheusRule objects, not files. The object carries
 exactly the groups of alerts/rules/*.yml (file by file, in name order), so the rules have one
@@ -17,14 +17,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "alerts" / "rules"
-OUTPUT = ROOT / "deploy" / "kubernetes" / "prometheusrule.yaml"
+OUTPUT = ROOT / "deploy" / "kubernetes" / "rules" / "prometheusrule.yaml"
 
 HEADER = """\
 # GENERATED from alerts/rules/*.yml by `python -m deploy.build_prometheusrule`: do not edit.
 # The rules are documented (and tested with promtool) in alerts/; change them there.
 # Your Prometheus must select this object: add the labels its ruleSelector wants
 # (kube-prometheus-stack: `release: <its release name>`). The agent alerts expect the scrape
-# job "oversight" (podmonitor.yaml sets it).
+# job "oversight" (the sidecar's PodMonitor and the prober's ServiceMonitor set it).
 """
 
 METADATA = {"name": "oversight", "labels": {"app.kubernetes.io/name": "oversight"}}

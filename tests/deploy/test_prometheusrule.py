@@ -9,12 +9,12 @@ import yaml
 
 from deploy.build_prometheusrule import OUTPUT, RULES, main, render, rule_groups
 from tests.alerts.tools import binary, run
-from tests.deploy.manifests import one
+from tests.deploy.manifests import RULES_BASE, one
 
 
 def test_committed_file_is_the_generated_one() -> None:
     assert OUTPUT.read_text(encoding="utf-8") == render(), (
-        "deploy/kubernetes/prometheusrule.yaml is stale: python -m deploy.build_prometheusrule"
+        "the PrometheusRule is stale: python -m deploy.build_prometheusrule"
     )
     assert main(["--check"]) == 0
 
@@ -31,7 +31,7 @@ def test_output_follows_alerts_rules(tmp_path: Path) -> None:
 
 
 def test_it_carries_exactly_the_groups_of_alerts_rules() -> None:
-    rule = one("PrometheusRule")
+    rule = one("PrometheusRule", RULES_BASE)
     assert rule["spec"]["groups"] == rule_groups()
     names = [
         g["name"]
@@ -49,7 +49,7 @@ def test_it_carries_exactly_the_groups_of_alerts_rules() -> None:
 
 def test_extracted_rules_pass_promtool(tmp_path: Path) -> None:
     path = tmp_path / "prometheusrule-groups.yml"
-    path.write_text(yaml.safe_dump({"groups": one("PrometheusRule")["spec"]["groups"]}))
+    path.write_text(yaml.safe_dump({"groups": one("PrometheusRule", RULES_BASE)["spec"]["groups"]}))
     result = run(binary("promtool"), "check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     rules = sum(len(g["rules"]) for g in rule_groups())
