@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -72,6 +72,8 @@ class App:
         self._reload_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._on_stop: list[Callable[[], object]] = []
+        # more to re-read on every reload (the listener's web config); each returns problems
+        self.reload_hooks: list[Callable[[], Sequence[str]]] = []
         self.telemetry = Telemetry(
             lambda: self.plan,
             self.snapshot,
@@ -161,6 +163,16 @@ class App:
             self._log_transitions(self.tracker.sweep(time.time()))
 
     async def reload(self) -> ReloadOutcome:
+        """Reload the config, then what the hooks re-read; a part that is broken keeps its
+        running self, and any problem fails the reload."""
+        outcome = await self._reload_plan()
+        problems = tuple(problem for hook in self.reload_hooks for problem in hook())
+        if not problems:
+            return outcome
+        self.reload_successful = False
+        return ReloadOutcome(False, outcome.errors + problems, outcome.report)
+
+    async def _reload_plan(self) -> ReloadOutcome:
         """Build the whole new plan, then swap; a broken config keeps the running plan."""
         async with self._reload_lock:
             try:
