@@ -186,7 +186,8 @@ class WebConfig:
         if self.tls is not None and self.tls.verify_mode == ssl.CERT_REQUIRED:
             parts.append("client certificates required")
         if self.users:
-            parts.append(f"basic auth ({len(self.users)} users)")
+            users = len(self.users)
+            parts.append(f"basic auth ({users} user{'s' if users > 1 else ''})")
         return ", ".join(parts)
 
 
@@ -200,7 +201,7 @@ def load_web_config(path: str | Path) -> WebConfig:
         raise ConfigError(
             [Problem(name, None, "", f"cannot read the web config: {reason}")]
         ) from None
-    if not text.strip():
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return WebConfig(name)  # as exporter-toolkit: an empty file guards nothing
     data, source, problems = read_document(text, name, TOP_KEYS)
     if problems or not isinstance(data, dict):

@@ -78,11 +78,11 @@ def server_context(tls: ServerTls, base: Path) -> ssl.SSLContext:
     _read(tls.key_file, base, "key_file")
     try:
         context.load_cert_chain(base / tls.cert_file, base / tls.key_file)
-    except (ssl.SSLError, ValueError) as exc:
+    except (ssl.SSLError, ValueError):
         raise TlsFileError(
             "cert_file",
-            f"{tls.cert_file} and {tls.key_file} are not a PEM certificate and its key "
-            f"({_reason(exc)})",
+            f"cert_file {tls.cert_file} and key_file {tls.key_file} are not a PEM "
+            "certificate and its private key",
         ) from None
     suites = [name for suite in tls.cipher_suites if (name := CIPHER_SUITES[suite])]
     if suites:
@@ -94,10 +94,9 @@ def server_context(tls: ServerTls, base: Path) -> ssl.SSLContext:
         _read(tls.client_ca_file, base, "client_ca_file")
         try:
             context.load_verify_locations(cafile=base / tls.client_ca_file)
-        except (ssl.SSLError, ValueError) as exc:
+        except (ssl.SSLError, ValueError):
             raise TlsFileError(
-                "client_ca_file",
-                f"{tls.client_ca_file} holds no PEM certificate ({_reason(exc)})",
+                "client_ca_file", f"{tls.client_ca_file} holds no PEM certificate"
             ) from None
     elif context.verify_mode != ssl.CERT_NONE:  # as Go: the system's roots
         context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
@@ -109,9 +108,3 @@ def _read(name: str, base: Path, key: str) -> None:
         (base / name).read_bytes()
     except OSError as exc:
         raise TlsFileError(key, f"cannot read {name}: {exc.strerror or exc}") from None
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason)
-    return str(exc)
