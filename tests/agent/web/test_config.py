@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.cli import main
 from agent.config import ConfigError
 from agent.web.config import load_web_config
-from tests.agent.web.conftest import Certs
+from tests.agent.web.conftest import Certs, agent_config
 from tests.alerts.tools import binary, run
 
 HERE = Path(__file__).parent
@@ -152,3 +153,22 @@ def test_a_missing_file_is_a_problem_too(tmp_path: Path) -> None:
     assert [p.message for p in caught.value.problems] == [
         "cannot read the web config: No such file or directory"
     ]
+
+
+def test_check_reads_the_web_config_the_config_names(
+    certs: Certs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = placed(HERE / "valid" / "mtls.yml", certs)
+    config = web.with_name("oversight.yaml")
+    config.write_text(agent_config("http://127.0.0.1:1/", extra=f"  web_config: {web.name}\n"))
+    assert main(["check", "-c", str(config)]) == 0
+    assert (
+        capsys.readouterr()
+        .out.rstrip()
+        .endswith("; web config mtls.yml: TLS, client certificates required")
+    )
+    placed(HERE / "invalid" / "versions.yml", certs).rename(web)
+    assert main(["check", "-c", str(config)]) == 1
+    assert capsys.readouterr().err == (
+        f"{web}:1: tls_server_config: min_version TLS13 is above max_version TLS12\n"
+    )
