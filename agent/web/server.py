@@ -193,6 +193,11 @@ class Listener:
 
     async def _connect(self, conn: Connection, context: ssl.SSLContext | None) -> None:
         loop = asyncio.get_running_loop()
+        if context is not None and _answered_plain_http(conn.sock):
+            self._handshakes.note("plain HTTP from %s to the TLS port: answered 400", conn.peer)
+            conn.sock.close()
+            self.release(conn)
+            return
         try:
             await loop.connect_accepted_socket(
                 lambda: _Handler(self, conn),
@@ -314,6 +319,28 @@ def bind(
 def deferred_accept() -> bool:
     """Whether ``bind`` can defer accepts here (Linux)."""
     return hasattr(socket, "TCP_DEFER_ACCEPT")
+
+
+PLAIN_HTTP_ANSWER = (  # what Go's http.Server answers, so a scrape's error says what is wrong
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
+
+
+def _answered_plain_http(sock: socket.socket) -> bool:
+    """If the first bytes on a TLS port are a plain HTTP request (letters, where a TLS
+    handshake starts with 0x16), answer it with a 400 and say so; else leave them be."""
+    try:
+        first = sock.recv(8, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return False
+    if not first[:1].isalpha():
+        return False
+    with contextlib.suppress(OSError):
+        sock.recv(65536, socket.MSG_DONTWAIT)  # read what came, so closing sends no reset
+        sock.send(PLAIN_HTTP_ANSWER)
+        sock.shutdown(socket.SHUT_WR)
+    return True
 
 
 def _pending(listening: socket.socket) -> bool:

@@ -20,6 +20,7 @@ from tests.agent.web.conftest import (
     StartLocal,
     agent_config,
     basic,
+    exchange,
     hashed,
 )
 
@@ -112,24 +113,42 @@ async def test_tls_serves_the_configured_certificate(local_agent: StartLocal, ce
         assert status in (200, 503), path
 
 
-async def test_plain_http_to_the_tls_port_fails_cleanly(
+async def test_plain_http_to_the_tls_port_is_told_so_cleanly(
     local_agent: StartLocal, certs: Certs, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     agent = await local_agent(CONFIG, tls(certs))
     for _ in range(3):
-        with pytest.raises(aiohttp.ClientError):
-            await fetch(base(agent) + "/metrics")
+        answer = await exchange(agent.port, b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
+        assert answer == (
+            b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        )
     assert (await fetch(base(agent, "https") + "/healthz", context=certs.client_context()))[
         0
     ] == 200
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
-    assert len([r for r in caplog.records if "failed to start" in r.getMessage()]) == 1
-    for _ in range(100):  # every failed connection was let go
+    assert len([r for r in caplog.records if "plain HTTP from" in r.getMessage()]) == 1
+    for _ in range(100):  # every one of them was let go
         if not agent.server.listener.open:
             break
         await asyncio.sleep(0.02)
     assert not agent.server.listener.open
+
+
+async def test_a_failed_handshake_is_one_quiet_line(
+    local_agent: StartLocal, certs: Certs, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    agent = await local_agent(CONFIG, tls(certs))
+    untrusting = ssl.create_default_context()  # does not know the test CA
+    for _ in range(3):
+        with pytest.raises(aiohttp.ClientError):
+            await fetch(base(agent, "https") + "/metrics", context=untrusting)
+    garbage = bytes([0x16, 3, 1]) + bytes(range(200))  # a TLS record header, then nonsense
+    assert await exchange(agent.port, garbage) == b""
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+    assert len([r for r in caplog.records if "failed to start" in r.getMessage()]) == 1
 
 
 async def test_client_certificates_are_required_when_configured(
