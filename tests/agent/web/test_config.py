@@ -7,7 +7,9 @@ import shutil
 import ssl
 from pathlib import Path
 
+import bcrypt
 import pytest
+import yaml
 
 from agent.cli import main
 from agent.config import ConfigError
@@ -172,3 +174,25 @@ def test_check_reads_the_web_config_the_config_names(
     assert capsys.readouterr().err == (
         f"{web}:1: tls_server_config: min_version TLS13 is above max_version TLS12\n"
     )
+
+
+def readme_blocks() -> list[str]:
+    """The YAML blocks of the README's "Securing the listener" section, in order."""
+    text = (HERE.parents[2] / "README.md").read_text()
+    section = text.split("### Securing the listener", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+def test_the_readme_example_and_its_scrape_config_agree(certs: Certs) -> None:
+    web_block, scrape_block = readme_blocks()
+    path = certs.directory.parent / "web.yml"  # its tls/ paths are the fixture's files
+    path.write_text(web_block)
+    config = load_web_config(path)
+    assert config.summary == "TLS, client certificates required, basic auth (1 user)"
+    checked = run(binary("promtool"), "check", "web-config", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (job,) = yaml.safe_load(scrape_block)["scrape_configs"]
+    assert job["scheme"] == "https"
+    assert set(job["tls_config"]) == {"ca_file", "cert_file", "key_file"}
+    assert job["basic_auth"]["username"] in config.users
+    assert bcrypt.checkpw(b"change-me", config.users[job["basic_auth"]["username"]])
