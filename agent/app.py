@@ -75,6 +75,8 @@ class App:
         self._first_round = set(self.plan.probes)
         self._reload_lock = asyncio.Lock()
         self._on_stop: list[Callable[[], object]] = []
+        # more to re-read on every reload (the listener's web config); each returns problems
+        self.reload_hooks: list[Callable[[], Sequence[str]]] = []
         env = dict(os.environ if environ is None else environ)
         self.metrics = PrometheusOutput(self.snapshot)
         self._slots = [
@@ -201,6 +203,16 @@ class App:
             self._changed(self.tracker.sweep(now), changes)
 
     async def reload(self) -> ReloadOutcome:
+        """Reload the config, then what the hooks re-read; a part that is broken keeps its
+        running self, and any problem fails the reload."""
+        outcome = await self._reload_plan()
+        problems = tuple(problem for hook in self.reload_hooks for problem in hook())
+        if not problems:
+            return outcome
+        self.reload_successful = False
+        return ReloadOutcome(False, outcome.errors + problems, outcome.report)
+
+    async def _reload_plan(self) -> ReloadOutcome:
         """Build the whole new plan, then swap; a broken config keeps the running plan."""
         async with self._reload_lock:
             try:

@@ -28,7 +28,7 @@ examples:
   oversight demo                          simulated bill_pay, account and client integrations
   oversight check -c oversight.yaml       validate a config; errors name file, line and key
   oversight probe -c oversight.yaml       run every probe once and print a table
-  oversight run -c oversight.yaml         run the agent (reload with SIGHUP or POST /-/reload)
+  oversight run -c oversight.yaml         run the agent (reload with SIGHUP)
   oversight report --format html -o r.html   compliance and audit report of a running agent
 
 config reference: README.md; a complete example: examples/oversight.yaml
@@ -64,14 +64,29 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
     run.epilog = (
         "serves /metrics, /healthz, /readyz, /api/v1/status and a status page at /; "
-        "reloads the config on SIGHUP or POST /-/reload, keeping the running one if the new one "
-        "is broken. Environment: POD_NAME and OVERSIGHT_LOCATION name this agent and its zone "
+        "reloads the config (and the web config) on SIGHUP, or on POST /-/reload with "
+        "--web.enable-lifecycle, keeping the running one if the new one is broken. "
+        "Environment: POD_NAME and OVERSIGHT_LOCATION name this agent and its zone "
         "in the agent and location labels; ${VAR} in the config reads any variable."
     )
     run.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
     run.add_argument(
         "--listen",
         help="host:port to serve on; overrides agent.listen (default :9469, all interfaces)",
+    )
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="FILE",
+        help="TLS, basic auth and headers for every endpoint, in the exporter-toolkit web "
+        "config format Prometheus uses; overrides agent.web_config",
+    )
+    run.add_argument(
+        "--web.enable-lifecycle",
+        dest="web_enable_lifecycle",
+        action="store_true",
+        help="let POST /-/reload reload the config (off by default, as in Prometheus)",
     )
 
     check = command("check", "Validate a config file; print every problem with file, line, key.")
@@ -152,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "probe":
             return asyncio.run(_probe(args.config, args.json))
         if args.command == "run":
-            return asyncio.run(_run(args.config, args.listen, current))
+            return asyncio.run(_run(args, current))
         if args.command == "report":
             return asyncio.run(_report(args))
         if args.command == "audit":
@@ -189,8 +204,19 @@ def _check(path: Path) -> int:
         + ")"
         + (f", {checks} of them auth checks" if (checks := _auth_checks(plan)) > 1 else "")
         + (", 1 of them an auth check" if checks == 1 else "")
+        + _web_config_summary(plan)
     )
     return 0
+
+
+def _web_config_summary(plan: Plan) -> str:
+    """``agent.web_config`` checked too: a broken one raises ConfigError like the config."""
+    if plan.agent.web_config is None:
+        return ""
+    from agent.web.config import load_web_config
+
+    web = load_web_config(Path(plan.source).parent / plan.agent.web_config)
+    return f"; web config {plan.agent.web_config}: {web.summary}"
 
 
 def _auth_checks(plan: Plan) -> int:
@@ -271,13 +297,16 @@ async def _serve_until_signal(stop: asyncio.Event) -> None:
     await stop.wait()
 
 
-async def _run(path: Path, listen: str | None, current: list[Callable[[], Redactor]]) -> int:
+async def _run(args: argparse.Namespace, current: list[Callable[[], Redactor]]) -> int:
     from agent.app import App
-    from agent.web import serve
+    from agent.web import WebOptions, serve
 
-    app = App(path, listen=listen, tune_gc=True)
+    app = App(args.config, listen=args.listen, tune_gc=True)
     current[0] = lambda: app.redactor
-    runner = await serve(app)
+    options = WebOptions(
+        lifecycle=args.web_enable_lifecycle, config_file=args.web_config_file
+    )
+    runner = await serve(app, options)
     await app.start()
     print(
         f"oversight {__version__} listening on {app.listen} (metrics at /metrics)", file=sys.stderr
@@ -295,7 +324,7 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     from agent.app import App
     from agent.demo.services import start_services
     from agent.demo.timeline import run_timeline
-    from agent.web import serve
+    from agent.web import WebOptions, serve
 
     workdir = Path(tempfile.mkdtemp(prefix="oversight-demo-"))
     services = await start_services(workdir)
@@ -303,7 +332,7 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     config_path.write_text(services.config_yaml(listen))
     app = App(config_path, listen=listen, tune_gc=True)
     current[0] = lambda: app.redactor
-    runner = await serve(app)
+    runner = await serve(app, WebOptions(lifecycle=True))
     await app.start()
     timeline = asyncio.create_task(run_timeline(services))
     base = f"http://{listen}"

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.app import App
-from agent.web import bound_port, serve
+from agent.web import WebOptions, bound_port, serve
 from tests.peers.partner import partner, pki, secure_partner
 
 __all__ = ["partner", "pki", "secure_partner"]  # fixtures for every test
@@ -85,14 +85,15 @@ StartAgent = Callable[[str], Awaitable[RunningAgent]]
 
 @pytest.fixture
 async def start_agent(tmp_path: Path) -> AsyncIterator[StartAgent]:
-    """``await start_agent(yaml_text)`` -> a RunningAgent on 127.0.0.1:<free port>."""
+    """``await start_agent(yaml_text)`` -> a RunningAgent on 127.0.0.1:<free port>, its
+    lifecycle endpoint on."""
     started: list[tuple[App, object, aiohttp.ClientSession]] = []
 
     async def start(config_text: str) -> RunningAgent:
         path = tmp_path / "oversight.yaml"
         path.write_text(config_text)
         app = App(path, listen="127.0.0.1:0")
-        runner = await serve(app)
+        runner = await serve(app, WebOptions(lifecycle=True))
         await app.start()
         session = aiohttp.ClientSession()
         started.append((app, runner, session))

@@ -8,6 +8,7 @@ verify the chain (``oversight audit verify`` does).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -20,8 +21,15 @@ from agent.durations import parse_duration
 
 
 def parse_since(text: str, now: float) -> float:
-    """``24h`` (that long ago), an RFC 3339 time, or unix seconds -> unix seconds."""
+    """``24h`` (that long ago), an RFC 3339 time, or unix seconds -> unix seconds, finite."""
     text = text.strip()
+    seconds = _parse_time(text, now)
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text[:40]!r} is not a time: it must be a finite number")
+    return seconds
+
+
+def _parse_time(text: str, now: float) -> float:
     try:
         return now - parse_duration(text)
     except ValueError:
@@ -34,7 +42,7 @@ def parse_since(text: str, now: float) -> float:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a period (24h), a time (2026-01-31T00:00:00Z) or unix seconds"
+            f"{text[:40]!r} is not a period (24h), a time (2026-01-31T00:00:00Z) or unix seconds"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -125,12 +125,30 @@ def _load(text: str, name: str, digest: str, env: Mapping[str, str] | None) -> L
     return LoadedConfig(config, name, reader.source, digest, frozenset(reader.secrets))
 
 
+def read_document(text: str, name: str, top_keys: str) -> tuple[Any, SourceMap, list[Problem]]:
+    """Any YAML document as plain data, with each key's line and its problems (syntax,
+    duplicate keys, a top level that is not a mapping of ``top_keys``); no ``${VAR}``
+    expansion. For files in formats of their own, such as the web config."""
+    reader = _Reader(name, {}, expand=False, top_keys=top_keys)
+    data = reader.read(text)
+    return data, reader.source, reader.problems
+
+
 class _Reader:
     """One pass over one document: data, source lines, expansions and the problems met."""
 
-    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        *,
+        expand: bool = True,
+        top_keys: str = "agent, exporters, patterns",
+    ) -> None:
         self.name = name
         self.env = env
+        self.expand = expand
+        self.top_keys = top_keys
         self.lines: dict[KeyPath, int] = {}
         self.source = SourceMap(self.lines)
         self.problems: list[Problem] = []
@@ -156,7 +174,7 @@ class _Reader:
                 self._problem(
                     (),
                     root.start_mark.line + 1,
-                    "the top level must be a mapping of keys (agent, exporters, patterns)",
+                    f"the top level must be a mapping of keys ({self.top_keys})",
                 )
                 return None
             self.lines[()] = root.start_mark.line + 1
@@ -181,7 +199,7 @@ class _Reader:
         except ValueError as exc:  # e.g. a date like 2024-13-45: YAML reads it as a timestamp
             self._problem(path, node.start_mark.line + 1, f"cannot read {node.value!r}: {exc}")
             return None
-        if node.tag == _STR_TAG and isinstance(value, str) and "$" in value:
+        if self.expand and node.tag == _STR_TAG and isinstance(value, str) and "$" in value:
             return self._expand(value, path, node.start_mark.line + 1)
         return value
 

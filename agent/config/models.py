@@ -59,6 +59,11 @@ class StateSettings(Frozen):
 
 class AgentSettings(Frozen):
     listen: str = Field(default=":9469", description="host:port of the HTTP listener")
+    web_config: str | None = Field(
+        default=None,
+        description="the listener's web config file (exporter-toolkit format: TLS, basic auth, "
+        "headers), relative to this file; --web.config.file overrides it",
+    )
     name: str | None = Field(
         default=None, description="this agent's name; default $POD_NAME, else the host name"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -24,6 +25,13 @@ def _json(document: Any, status: int = 200) -> web.Response:
     )
 
 
+def parse_limit(text: str) -> int:
+    """``limit``: a whole number of events from 1 to MAX_EVENTS."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_EVENTS:
+        raise ValueError(f"limit must be a whole number from 1 to {MAX_EVENTS}, not {text[:40]!r}")
+    return int(text)
+
+
 def compliance_routes(app: App) -> list[web.RouteDef]:
     async def compliance(_: web.Request) -> web.Response:
         snap = app.snapshot()
@@ -40,9 +48,11 @@ def compliance_routes(app: App) -> list[web.RouteDef]:
         try:
             since = parse_since(query.get("since", "24h"), now)
             until = parse_since(query["until"], now) if "until" in query else now
-            limit = min(int(query.get("limit", "1000")), MAX_EVENTS)
+            limit = parse_limit(query.get("limit", "1000"))
         except ValueError as exc:
-            return _json({"error": str(exc)}, status=400)
+            return _json({"error": f"bad query: {exc}"}, status=400)
+        if since > until:
+            return _json({"error": "bad query: since is after until"}, status=400)
         settings = app.plan.audit
         body: dict[str, Any] = {
             "enabled": settings is not None,
@@ -63,7 +73,7 @@ def compliance_routes(app: App) -> list[web.RouteDef]:
             audit = app.audit
             stats = audit.stats if audit is not None else None
             body |= {
-                "path": settings.path,
+                "file": Path(settings.path).name,  # where it sits on disk is not the API's to say
                 "events": events,
                 "counts": count_types(events),
                 "write_failures": stats.write_failures if stats else 0,

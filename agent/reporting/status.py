@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import time
+from pathlib import Path
 from typing import Any
 
 from agent import __version__
@@ -80,7 +81,7 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
             "ready_reason": snap.agent.ready_reason,
             "started": snap.agent.started,
             "config": {
-                "source": snap.plan.source,
+                "source": Path(snap.plan.source).name,  # the file, not where it sits on disk
                 "digest": snap.plan.digest,
                 "last_reload_successful": snap.agent.reload_successful,
                 "last_reload_success": snap.agent.last_reload_success,

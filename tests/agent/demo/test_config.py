@@ -16,7 +16,7 @@ from agent.runner import run_once
 
 KEYS = [i.key for i in integrations()]
 EXTERNAL = [i.key for i in integrations() if i.scope == "external"]
-# business endpoints and their auth checks: tested in tests/agent/compliance/test_demo.py
+# business endpoints and their auth checks: tested in tests/agent/demo/test_compliance.py
 BUSINESS = {
     "bill_pay/payment_processor/payments",
     "bill_pay/payment_processor/payments.auth_check",

@@ -1,4 +1,4 @@
-"""The agent's HTTP listener: /metrics, /healthz, /readyz, /api/v1/status, /, /-/reload."""
+"""What the listener serves: /metrics, /healthz, /readyz, /api/v1/status, the page, the API."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from agent.app import App
 
 
-def make_web_app(app: App) -> web.Application:
-    """Routes over one App."""
+def agent_routes(app: App) -> list[web.RouteDef]:
+    """The read-only routes over one App."""
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         content_type, chunks = app.metrics.exposition(request.headers.get("Accept", ""))
@@ -44,50 +44,17 @@ def make_web_app(app: App) -> web.Application:
         html = render_page(status_document(app.snapshot(), app.redactor))
         return web.Response(text=html, content_type="text/html")
 
-    async def reload(_: web.Request) -> web.Response:
-        outcome = await app.reload()
-        if outcome.ok:
-            return web.Response(text="reloaded\n")
-        return web.Response(
-            text="reload failed, running config kept:\n" + "\n".join(outcome.errors) + "\n",
-            status=400,
-        )
-
-    web_app = web.Application()
-    web_app.add_routes(
-        [
-            web.get("/metrics", metrics),
-            web.get("/healthz", healthz),
-            web.get("/readyz", readyz),
-            web.get("/api/v1/status", status),
-            web.get("/", page),
-            web.post("/-/reload", reload),
-            *compliance_routes(app),
-        ]
-    )
-    return web_app
+    return [
+        web.get("/metrics", metrics),
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/api/v1/status", status),
+        web.get("/", page),
+        *compliance_routes(app),
+    ]
 
 
 def split_listen(listen: str) -> tuple[str | None, int]:
     """``host:port``, ``:port`` (all interfaces) or ``[::1]:port``."""
     host, port = split_host_port(listen, listen=True)
     return host or None, port
-
-
-async def serve(app: App) -> web.AppRunner:
-    """Start the listener; the caller cleans up the returned runner."""
-    runner = web.AppRunner(make_web_app(app), access_log=None)
-    await runner.setup()
-    host, port = split_listen(app.listen)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    """The port actually bound (for ``:0`` in tests and the demo)."""
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            return int(server.sockets[0].getsockname()[1])
-    raise RuntimeError("listener is not bound")

@@ -1,0 +1,138 @@
+"""Hostile clients cannot starve the agent: a real ``oversight run`` with only 256 file
+descriptors, 1,000 idle clients and 200 slow ones holding its port, keeps probing a healthy
+integration as ``ok``, answers /healthz, and logs no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.agent.web.conftest import HOST, agent_config, agent_process, get
+from tests.dashboards.stack import free_port
+
+IDLE_CLIENTS = 1000
+SLOW_CLIENTS = 200
+ABUSE_SECONDS = 14.0  # nearly three read-header timeouts
+OPEN_FILES = 256
+
+
+async def idle_client(port: int, until: float, closed: list[int]) -> None:
+    """Connects and says nothing; connects again whenever the agent closes it."""
+    while time.monotonic() < until:
+        try:
+            async with asyncio.timeout(max(0.1, until - time.monotonic())):
+                reader, writer = await asyncio.open_connection(HOST, port)
+                try:
+                    await reader.read()
+                    closed[0] += 1
+                finally:
+                    writer.close()
+        except (TimeoutError, OSError):
+            await asyncio.sleep(0.05)
+
+
+async def slow_client(port: int, until: float, closed: list[int]) -> None:
+    """Sends a request's headers a line every half second and never finishes them."""
+    while time.monotonic() < until:
+        try:
+            async with asyncio.timeout(max(0.1, until - time.monotonic())):
+                reader, writer = await asyncio.open_connection(HOST, port)
+                try:
+                    writer.write(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n")
+                    while not reader.at_eof():
+                        await asyncio.sleep(0.5)
+                        writer.write(b"X-Slow: still-coming\r\n")
+                        await writer.drain()
+                except ConnectionError:
+                    pass
+                finally:
+                    writer.close()
+                closed[0] += 1
+        except (TimeoutError, OSError):
+            await asyncio.sleep(0.05)
+
+
+@contextmanager
+def static_site(directory: Path, port: int) -> Iterator[None]:
+    """The healthy integration: Python's threaded file server, in a process of its own so
+    the hostile clients in this one cannot slow it down."""
+    directory.mkdir()
+    (directory / "index.html").write_text("ok\n")
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", HOST],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        peer.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            peer.wait(5)
+
+
+def integration(base: str) -> dict[str, object]:
+    _, body = get(base + "/api/v1/status", timeout=10)
+    found: dict[str, object] = json.loads(body)["patterns"]["bill_pay"]["integrations"]["processor"]
+    return found
+
+
+async def test_a_thousand_idle_and_two_hundred_slow_clients_do_not_starve_the_agent(
+    tmp_path: Path,
+) -> None:
+    peer_port, port = free_port(), free_port()
+    base = f"http://{HOST}:{port}"
+    config = tmp_path / "oversight.yaml"
+    config.write_text(agent_config(f"http://{HOST}:{peer_port}/", listen=f"{HOST}:{port}"))
+    args = ["run", "-c", str(config), "--log-level", "debug"]
+
+    def healthy() -> bool:
+        return integration(base)["state"] == "ok"
+
+    with (
+        static_site(tmp_path / "site", peer_port),
+        agent_process(tmp_path, args, healthy, open_files=OPEN_FILES) as agent,
+    ):
+        before = agent.open_files()
+        until = time.monotonic() + ABUSE_SECONDS
+        closed_idle, closed_slow = [0], [0]
+        clients = [
+            *(slow_client(port, until, closed_slow) for _ in range(SLOW_CLIENTS)),
+            *(idle_client(port, until, closed_idle) for _ in range(IDLE_CLIENTS)),
+        ]
+        abuse = asyncio.gather(*clients)
+        await asyncio.sleep(2.0)  # let them fill the port
+        latencies, states, most_files = [], set(), 0
+        while time.monotonic() < until - 1.0:
+            started = time.monotonic()
+            status, body = await asyncio.to_thread(get, base + "/healthz", timeout=10)
+            latencies.append(time.monotonic() - started)
+            assert (status, body) == (200, b"ok\n")
+            states.add(str((await asyncio.to_thread(integration, base))["state"]))
+            most_files = max(most_files, agent.open_files())
+            await asyncio.sleep(0.5)
+        await abuse
+        runs = integration(base)["probes"]["health"]["runs"]  # type: ignore[index]
+        log = agent.text()
+
+    assert states == {"ok"}
+    assert runs >= ABUSE_SECONDS - 2  # probing went on, once a second
+    assert "Traceback" not in log and "Too many open files" not in log
+    assert "processor: ok -> " not in log
+    assert closed_idle[0] > 0 and closed_slow[0] > 0  # the agent closed them, not the clients
+    # the listener's share of descriptors is a quarter of 256: the rest stayed free
+    assert most_files <= before + OPEN_FILES // 4 + 8, (before, most_files)
+    print(
+        f"\nfds: {before} before, {most_files} at most under abuse; /healthz: "
+        f"{len(latencies)} answers, median {sorted(latencies)[len(latencies) // 2]:.3f}s, "
+        f"slowest {max(latencies):.3f}s; closed {closed_idle[0]} idle and {closed_slow[0]} "
+        f"slow connections; {runs} probe runs"
+    )
