@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import time
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -74,7 +75,7 @@ class AuditTrail(BaseOutput):
         self.emit("agent_started", "agent", version=__version__, pid=os.getpid())
         self.emit(
             "config_loaded",
-            plan.source,
+            Path(plan.source).name,
             digest=plan.digest,
             patterns=sorted(plan.pattern_owners),
             integrations=sorted(plan.integrations),
@@ -133,7 +134,7 @@ class AuditTrail(BaseOutput):
         )
         self.emit(
             "config_reloaded",
-            new.source,
+            Path(new.source).name,
             digest=new.digest,
             previous_digest=old.digest,
             added=added,
@@ -142,7 +143,7 @@ class AuditTrail(BaseOutput):
         )
 
     def on_reload_failed(self, source: str, problems: int) -> None:
-        self.emit("config_reload_failed", source, problems=problems)
+        self.emit("config_reload_failed", Path(source).name, problems=problems)
 
     # -- internals -------------------------------------------------------------------------
 
