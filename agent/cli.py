@@ -35,6 +35,26 @@ config reference: README.md; a complete example: examples/oversight.yaml
 """
 
 
+def _logging_options(parser: argparse.ArgumentParser) -> None:
+    """--log-level and --log-format, on every command and on the actions under one.
+
+    No defaults here (:func:`main` supplies them): a subparser's default would overwrite the
+    value given to its parent, as in ``oversight audit --log-level debug verify FILE``.
+    """
+    parser.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=["debug", "info", "warning", "error"],
+        help="default: info",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=argparse.SUPPRESS,
+        choices=["text", "json"],
+        help="text for people, json for log pipelines (default: text)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oversight",
@@ -47,18 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument(
-            "--log-level",
-            default="info",
-            choices=["debug", "info", "warning", "error"],
-            help="default: info",
-        )
-        sub.add_argument(
-            "--log-format",
-            default="text",
-            choices=["text", "json"],
-            help="text for people, json for log pipelines (default: text)",
-        )
+        _logging_options(sub)
         return sub
 
     run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
@@ -113,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the audit log, or several files of one chain oldest first",
     )
+    _logging_options(verify)
 
     report = command(
         "report",
@@ -145,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     empty = Redactor(frozenset())
     current: list[Callable[[], Redactor]] = [lambda: empty]  # the running App's, once there is one
-    setup_logging(args.log_level, args.log_format, lambda: current[0]())
+    level, fmt = getattr(args, "log_level", "info"), getattr(args, "log_format", "text")
+    setup_logging(level, fmt, lambda: current[0]())
     try:
         if args.command == "check":
             return _check(args.config)
