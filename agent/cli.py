@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from agent.logs import setup_logging
     from agent.redact import Redactor
+    from agent.web import ListenError
 
     empty = Redactor(frozenset())
     current: list[Callable[[], Redactor]] = [lambda: empty]  # the running App's, once there is one
@@ -175,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except AuditPathError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ListenError as error:
+        hint = " (another agent or demo running? use --listen)" if error.in_use else ""
+        print(f"error: {error}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -306,15 +311,20 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     from agent.app import App
     from agent.demo.services import start_services
     from agent.demo.timeline import run_timeline
-    from agent.web import serve
+    from agent.web import check_listen, serve
 
+    await check_listen(listen)  # a busy port says so before anything starts
     workdir = Path(tempfile.mkdtemp(prefix="oversight-demo-"))
     services = await start_services(workdir)
-    config_path = workdir / "oversight.yaml"
-    config_path.write_text(services.config_yaml(listen))
-    app = App(config_path, listen=listen, tune_gc=True)
-    current[0] = lambda: app.redactor
-    runner = await serve(app)
+    try:
+        config_path = workdir / "oversight.yaml"
+        config_path.write_text(services.config_yaml(listen))
+        app = App(config_path, listen=listen, tune_gc=True)
+        current[0] = lambda: app.redactor
+        runner = await serve(app)
+    except BaseException:
+        await services.stop()
+        raise
     await app.start()
     timeline = asyncio.create_task(run_timeline(services))
     base = f"http://{listen}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
+import os
+import socket
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -85,13 +89,58 @@ def split_listen(listen: str) -> tuple[str | None, int]:
     return (host.strip("[]") or None), int(port)
 
 
+class ListenError(Exception):
+    """The listen address cannot be served (taken, not ours, malformed): said in one line.
+
+    ``in_use`` tells a port another process holds, the one case where moving elsewhere helps.
+    """
+
+    def __init__(self, message: str, *, in_use: bool = False) -> None:
+        super().__init__(message)
+        self.in_use = in_use
+
+
+def _listen_error(listen: str, exc: OSError) -> ListenError:
+    if isinstance(exc, socket.gaierror):  # an unknown host name: its errno is not an OS one
+        reason = exc.strerror or str(exc)
+    elif exc.errno:  # asyncio wraps the OS message in its own sentence; the errno says it all
+        reason = os.strerror(exc.errno)
+    else:
+        reason = str(exc)
+    reason = reason[:1].lower() + reason[1:]
+    return ListenError(f"cannot listen on {listen}: {reason}", in_use=exc.errno == errno.EADDRINUSE)
+
+
+def _address(listen: str) -> tuple[str | None, int]:
+    try:
+        return split_listen(listen)
+    except ValueError as exc:
+        raise ListenError(str(exc)) from None
+
+
+async def check_listen(listen: str) -> None:
+    """Raise :class:`ListenError` now if ``listen`` cannot be bound, binding it the way
+    :func:`serve` will and letting it go (for the demo, before it starts its services)."""
+    host, port = _address(listen)
+    try:
+        server = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, port)
+    except OSError as exc:
+        raise _listen_error(listen, exc) from None
+    server.close()
+    await server.wait_closed()
+
+
 async def serve(app: App) -> web.AppRunner:
-    """Start the listener; the caller cleans up the returned runner."""
+    """Start the listener; the caller cleans up the returned runner. Raises
+    :class:`ListenError` (having cleaned up) when the address cannot be bound."""
+    host, port = _address(app.listen)
     runner = web.AppRunner(make_web_app(app), access_log=None)
     await runner.setup()
-    host, port = split_listen(app.listen)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise _listen_error(app.listen, exc) from None
     return runner
 
 

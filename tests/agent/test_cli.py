@@ -1,8 +1,10 @@
-"""The ``oversight`` command as a new user meets it: options every command takes."""
+"""The ``oversight`` command as a new user meets it: options every command takes, one clear line
+when the port is taken."""
 
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +16,16 @@ from agent.audit import AuditLog
 from agent.cli import _parser, main
 
 OVERSIGHT = Path(sys.executable).with_name("oversight")  # where pip put the console script
+CONFIG = """\
+patterns:
+  p:
+    owner: team-payments
+    integrations:
+      i:
+        scope: internal
+        probes:
+          t: {tcp: {address: "127.0.0.1:1"}}
+"""
 
 
 def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple]:
@@ -24,6 +36,21 @@ def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iter
     for sub in subs:
         for name, child in sub.choices.items():
             yield from _leaves(child, (*path, name))
+
+
+@pytest.fixture
+def held_port() -> Iterator[str]:
+    """``127.0.0.1:port`` with a listening socket on it, as another agent would hold it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def free_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 def oversight(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -66,3 +93,34 @@ async def test_audit_verify_takes_the_logging_options(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("ok: 1 records, 0..0, in 1 file(s)")
     assert main(["audit", "--log-level", "warning", "verify", str(audit.path)]) == 0
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_a_busy_port_is_one_line_and_exit_1(command: str, held_port: str, tmp_path: Path) -> None:
+    config = tmp_path / "oversight.yaml"
+    config.write_text(CONFIG)
+    args = ["-c", str(config)] if command == "run" else ["--duration", "5"]
+    result = oversight(command, *args, "--listen", held_port)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot listen on {held_port}: address already in use "
+        "(another agent or demo running? use --listen)\n"
+    )
+    assert result.stdout == ""
+
+
+def test_a_malformed_listen_address_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "oversight.yaml"
+    config.write_text(CONFIG)
+    result = oversight("run", "-c", str(config), "--listen", "localhost")
+    assert (result.returncode, result.stderr) == (
+        1, "error: listen address 'localhost' is not host:port\n")
+
+
+def test_report_names_the_url_and_says_refused(closed_port: str) -> None:
+    result = oversight("report", "--from", f"http://{closed_port}")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"error: cannot reach the agent at http://{closed_port}: " \
+                            "connection refused\n"
+    bare = oversight("report", "--from", closed_port)  # host:port alone means http://
+    assert bare.stderr == result.stderr
