@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import platform
+import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -329,6 +331,7 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     timeline = asyncio.create_task(run_timeline(services))
     base = f"http://{listen}"
     audit = app.plan.audit.path if app.plan.audit else "(none)"
+    oversight = _self_command()
     print(
         f"""
 Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.plan.probes)} probes.
@@ -337,9 +340,9 @@ Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.pl
   metrics       {base}/metrics
   config        {config_path}  (edit it, then: curl -X POST {base}/-/reload)
   compliance    {base}/api/v1/compliance
-  report        oversight report --from {base} --format html -o compliance.html
+  report        {oversight} report --from {base} --format html -o compliance.html
   audit log     {audit}
-  verify it     oversight audit verify {audit}
+  verify it     {oversight} audit verify {audit}
 Faults start within the first minute and repeat. Ctrl-C stops the demo.
 """,
         file=sys.stderr,
@@ -358,6 +361,20 @@ Faults start within the first minute and repeat. Ctrl-C stops the demo.
         await runner.cleanup()
         await services.stop()
     return 0
+
+
+def _self_command() -> str:
+    """How a shell calls this same ``oversight``: the bare name when PATH finds this one, else
+    its full path (``bash scripts/demo`` installs it in .venv/bin, which is not on PATH)."""
+    script = Path(sys.argv[0])
+    if script.name != "oversight":  # python -m agent.cli: the script beside the interpreter
+        script = Path(sys.executable).with_name("oversight")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m agent.cli"
+    found = shutil.which("oversight")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "oversight"
+    return shlex.quote(str(script.absolute()))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
 """The ``oversight`` command as a new user meets it: options every command takes, one clear line
-when the port is taken."""
+when the port is taken, and demo instructions that work as printed."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.audit import AuditLog
-from agent.cli import _parser, main
+from agent.cli import _parser, _self_command, main
 
 OVERSIGHT = Path(sys.executable).with_name("oversight")  # where pip put the console script
 CONFIG = """\
@@ -124,3 +128,54 @@ def test_report_names_the_url_and_says_refused(closed_port: str) -> None:
                             "connection refused\n"
     bare = oversight("report", "--from", closed_port)  # host:port alone means http://
     assert bare.stderr == result.stderr
+
+
+def test_the_command_to_print_is_the_one_the_shell_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", f"{OVERSIGHT.parent}{os.pathsep}/usr/bin:/bin")
+    assert _self_command() == "oversight"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert _self_command() == shlex.quote(str(OVERSIGHT.absolute()))
+
+
+def _banner(process: subprocess.Popen[str], deadline: float) -> dict[str, str]:
+    """The demo's banner lines, by their first word (``report``, ``verify``, ...)."""
+    assert process.stderr is not None
+    lines: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            raise AssertionError(f"the demo ended before its banner (exit {process.wait()})")
+        if line.startswith("  ") and line.split():
+            lines[line.split()[0]] = line.strip()
+        if line.startswith("Faults start"):
+            return lines
+    raise AssertionError("no banner within the deadline")
+
+
+def test_the_demo_banner_commands_work_as_printed(tmp_path: Path) -> None:
+    """Run as ``bash scripts/demo`` does, with .venv/bin not on PATH: the banner's report and
+    verify commands, pasted into a shell, work."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    listen = free_port()
+    process = subprocess.Popen(
+        [str(OVERSIGHT), "demo", "--listen", listen, "--duration", "120"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )
+    try:
+        banner = _banner(process, time.monotonic() + 60)
+        report = banner["report"].removeprefix("report").strip()
+        verify = banner["verify"].removeprefix("verify it").strip()
+        full = shlex.quote(str(OVERSIGHT.absolute()))
+        assert report == f"{full} report --from http://{listen} --format html -o compliance.html"
+        assert verify.startswith(f"{full} audit verify ")
+        made = subprocess.run(["sh", "-c", report], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert made.returncode == 0, made.stderr
+        assert (tmp_path / "compliance.html").read_text().startswith("<!doctype html>")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    checked = subprocess.run(["sh", "-c", verify], env=env, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("ok: ")
