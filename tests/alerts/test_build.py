@@ -200,3 +200,14 @@ def test_the_dashboard_links_are_the_dashboards_uids() -> None:
                        ("integration.json", INTEGRATION_DASHBOARD)]:
         uid = json.loads((ROOT / "dashboards" / path).read_text())["uid"]
         assert link.startswith(f"/d/{uid}/"), (path, uid)
+
+
+def test_the_readme_documents_every_file_alert_and_parameter() -> None:
+    readme = (ALERTS / "README.md").read_text()
+    for path in RULES:
+        assert f"`rules/{path.name}`" in readme, path.name
+    names = {_name(r) for p in RULES for r in _rules(p.read_text()) if "alert" in r}
+    for name in names:
+        assert f"`{name}`" in readme, name
+    for option in Params.__dataclass_fields__:
+        assert f"--{option.replace('_', '-')}" in readme, option
