@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import platform
+import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -35,6 +37,26 @@ config reference: README.md; a complete example: examples/oversight.yaml
 """
 
 
+def _logging_options(parser: argparse.ArgumentParser) -> None:
+    """--log-level and --log-format, on every command and on the actions under one.
+
+    No defaults here (:func:`main` supplies them): a subparser's default would overwrite the
+    value given to its parent, as in ``oversight audit --log-level debug verify FILE``.
+    """
+    parser.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=["debug", "info", "warning", "error"],
+        help="default: info",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=argparse.SUPPRESS,
+        choices=["text", "json"],
+        help="text for people, json for log pipelines (default: text)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oversight",
@@ -47,18 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument(
-            "--log-level",
-            default="info",
-            choices=["debug", "info", "warning", "error"],
-            help="default: info",
-        )
-        sub.add_argument(
-            "--log-format",
-            default="text",
-            choices=["text", "json"],
-            help="text for people, json for log pipelines (default: text)",
-        )
+        _logging_options(sub)
         return sub
 
     run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
@@ -128,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the audit log, or several files of one chain oldest first",
     )
+    _logging_options(verify)
 
     report = command(
         "report",
@@ -157,10 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from agent.logs import setup_logging
     from agent.redact import Redactor
+    from agent.web import ListenError
 
     empty = Redactor(frozenset())
     current: list[Callable[[], Redactor]] = [lambda: empty]  # the running App's, once there is one
-    setup_logging(args.log_level, args.log_format, lambda: current[0]())
+    level, fmt = getattr(args, "log_level", "info"), getattr(args, "log_format", "text")
+    setup_logging(level, fmt, lambda: current[0]())
     try:
         if args.command == "check":
             return _check(args.config)
@@ -179,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except AuditPathError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ListenError as error:
+        hint = " (another agent or demo running? use --listen)" if error.in_use else ""
+        print(f"error: {error}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -303,9 +321,7 @@ async def _run(args: argparse.Namespace, current: list[Callable[[], Redactor]]) 
 
     app = App(args.config, listen=args.listen, tune_gc=True)
     current[0] = lambda: app.redactor
-    options = WebOptions(
-        lifecycle=args.web_enable_lifecycle, config_file=args.web_config_file
-    )
+    options = WebOptions(lifecycle=args.web_enable_lifecycle, config_file=args.web_config_file)
     runner = await serve(app, options)
     await app.start()
     print(
@@ -324,19 +340,25 @@ async def _demo(listen: str, duration: float | None, current: list[Callable[[], 
     from agent.app import App
     from agent.demo.services import start_services
     from agent.demo.timeline import run_timeline
-    from agent.web import WebOptions, serve
+    from agent.web import WebOptions, check_listen, serve
 
+    check_listen(listen)  # a busy port says so before anything starts
     workdir = Path(tempfile.mkdtemp(prefix="oversight-demo-"))
     services = await start_services(workdir)
-    config_path = workdir / "oversight.yaml"
-    config_path.write_text(services.config_yaml(listen))
-    app = App(config_path, listen=listen, tune_gc=True)
-    current[0] = lambda: app.redactor
-    runner = await serve(app, WebOptions(lifecycle=True))
+    try:
+        config_path = workdir / "oversight.yaml"
+        config_path.write_text(services.config_yaml(listen))
+        app = App(config_path, listen=listen, tune_gc=True)
+        current[0] = lambda: app.redactor
+        runner = await serve(app, WebOptions(lifecycle=True))
+    except BaseException:
+        await services.stop()
+        raise
     await app.start()
     timeline = asyncio.create_task(run_timeline(services))
     base = f"http://{listen}"
     audit = app.plan.audit.path if app.plan.audit else "(none)"
+    oversight = _self_command()
     print(
         f"""
 Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.plan.probes)} probes.
@@ -345,9 +367,9 @@ Oversight demo: {len(app.plan.integrations)} simulated integrations, {len(app.pl
   metrics       {base}/metrics
   config        {config_path}  (edit it, then: curl -X POST {base}/-/reload)
   compliance    {base}/api/v1/compliance
-  report        oversight report --from {base} --format html -o compliance.html
+  report        {oversight} report --from {base} --format html -o compliance.html
   audit log     {audit}
-  verify it     oversight audit verify {audit}
+  verify it     {oversight} audit verify {audit}
 Faults start within the first minute and repeat. Ctrl-C stops the demo.
 """,
         file=sys.stderr,
@@ -366,6 +388,20 @@ Faults start within the first minute and repeat. Ctrl-C stops the demo.
         await runner.cleanup()
         await services.stop()
     return 0
+
+
+def _self_command() -> str:
+    """How a shell calls this same ``oversight``: the bare name when PATH finds this one, else
+    its full path (``bash scripts/demo`` installs it in .venv/bin, which is not on PATH)."""
+    script = Path(sys.argv[0])
+    if script.name != "oversight":  # python -m agent.cli: the script beside the interpreter
+        script = Path(sys.executable).with_name("oversight")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m agent.cli"
+    found = shutil.which("oversight")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "oversight"
+    return shlex.quote(str(script.absolute()))
 
 
 if __name__ == "__main__":

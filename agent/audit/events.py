@@ -14,8 +14,8 @@ import contextlib
 import logging
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from agent.audit.read import count_types, read_events
 from agent.durations import format_duration
 from agent.planning import load_plan
+from agent.probers.http_client import failure
 from agent.redact import Redactor, redact_url
 from agent.reporting import render_html, render_text
 from agent.reporting.document import compliance_document
@@ -58,14 +60,23 @@ def report_document(
 
 
 async def from_agent(url: str, period: float, timeout: float = 30.0) -> dict[str, Any]:
-    base = url.rstrip("/")
+    """The report from the agent at ``url`` (``host:port`` means ``http://host:port``);
+    :class:`ReportError` says in one line why it cannot be had."""
+    base = (url if "://" in url else f"http://{url}").rstrip("/")
+    if URL(base).scheme not in ("http", "https"):
+        raise ReportError(f"{redact_url(base)} is not an http:// or https:// address")
     now = time.time()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
             compliance = await _get(http, f"{base}/api/v1/compliance")
             audit = await _get(http, f"{base}/api/v1/audit?since={period:g}s&limit=10000")
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise ReportError(f"cannot reach the agent at {redact_url(base)}: {exc}") from None
+    except TimeoutError:
+        raise ReportError(
+            f"cannot reach the agent at {redact_url(base)}: no answer within {timeout:g}s"
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        what = failure(exc, URL(base).host or base).message  # "connection refused", ...
+        raise ReportError(f"cannot reach the agent at {redact_url(base)}: {what}") from None
     return report_document(
         compliance, audit, source=f"agent at {redact_url(base)}", period=period, now=now
     )

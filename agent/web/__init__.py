@@ -3,7 +3,10 @@ client can starve it or the probes."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +24,16 @@ from agent.web.server import Listener, bind, deferred_accept, mark_busy
 if TYPE_CHECKING:
     from agent.app import App
 
-__all__ = ["WebOptions", "WebServer", "bound_port", "make_web_app", "serve", "split_listen"]
+__all__ = [
+    "ListenError",
+    "WebOptions",
+    "WebServer",
+    "bound_port",
+    "check_listen",
+    "make_web_app",
+    "serve",
+    "split_listen",
+]
 
 log = logging.getLogger("oversight.web")
 
@@ -103,9 +115,51 @@ class WebServer:
         await self.runner.cleanup()
 
 
+class ListenError(Exception):
+    """The listen address cannot be served (taken, not ours, malformed): said in one line.
+
+    ``in_use`` tells a port another process holds, the one case where moving elsewhere helps.
+    """
+
+    def __init__(self, message: str, *, in_use: bool = False) -> None:
+        super().__init__(message)
+        self.in_use = in_use
+
+
+def _listen_error(listen: str, exc: OSError) -> ListenError:
+    if isinstance(exc, socket.gaierror):  # an unknown host name: its errno is not an OS one
+        reason = exc.strerror or str(exc)
+    elif exc.errno:  # the OS message alone, without Python's wrapping sentence
+        reason = os.strerror(exc.errno)
+    else:
+        reason = str(exc)
+    reason = reason[:1].lower() + reason[1:]
+    return ListenError(f"cannot listen on {listen}: {reason}", in_use=exc.errno == errno.EADDRINUSE)
+
+
+def _address(listen: str) -> tuple[str | None, int]:
+    try:
+        return split_listen(listen)
+    except ValueError as exc:
+        raise ListenError(f"listen address {exc}") from None
+
+
+def check_listen(listen: str) -> None:
+    """Raise :class:`ListenError` now if ``listen`` cannot be bound, binding it the way
+    :func:`serve` will and letting it go (for the demo, before it starts its services)."""
+    host, port = _address(listen)
+    try:
+        sockets = bind(host, port, 1)
+    except OSError as exc:
+        raise _listen_error(listen, exc) from None
+    for sock in sockets:
+        sock.close()
+
+
 async def serve(app: App, options: WebOptions | None = None) -> WebServer:
-    """Start the listener on ``app.listen``; a broken web config raises ConfigError here.
-    The caller cleans up the returned server."""
+    """Start the listener on ``app.listen``; a broken web config raises ConfigError here, an
+    address that cannot be bound :class:`ListenError` (having cleaned up). The caller cleans
+    up the returned server."""
     options = options or WebOptions()
     limits = options.limits or Limits.for_descriptors(raise_open_files_limit())
     path = web_config_path(app, options.config_file)
@@ -115,16 +169,16 @@ async def serve(app: App, options: WebOptions | None = None) -> WebServer:
         access_log=None,
         handle_signals=False,
     )
+    host, port = _address(app.listen)
     await runner.setup()
-    host, port = split_listen(app.listen)
     listener = Listener(runner.server, limits, lambda: guard.config.tls)  # type: ignore[arg-type]
     try:
         listener.start(
             bind(host, port, limits.backlog, limits.read_header_timeout), deferred_accept()
         )
-    except OSError:
+    except OSError as exc:
         await runner.cleanup()
-        raise
+        raise _listen_error(app.listen, exc) from None
     server = WebServer(app, options, runner, listener, guard)
     app.reload_hooks.append(server.reload_web_config)
     log.info(

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from agent.config import load_config
+from agent.demo.topology import PATTERNS
+from agent.planning import build_plan
 from tests.alerts.tools import ALERTMANAGER_CONFIG, binary, run
 
-# The owners of the demo's integrations (agent/demo/topology.py), each with two channels.
-OWNERS = (
-    "team-payments",
-    "team-payments-partners",
-    "team-core-banking",
-    "team-accounts",
-    "team-client-platform",
-    "team-client-partners",
-)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "oversight.yaml"
+
+
+def _example_owners() -> set[str]:
+    """The owners examples/oversight.yaml gives its patterns and integrations, as the agent
+    exports them (an integration without one has its pattern's)."""
+    plan = build_plan(load_config(EXAMPLE, env={"PROCESSOR_API_KEY": "unused"}))
+    return {i.owner for i in plan.integrations.values()} | set(plan.pattern_owners.values())
+
+
+def _demo_owners() -> set[str]:
+    return {p.owner for p in PATTERNS} | {i.owner for p in PATTERNS for i in p.integrations}
+
+
+# Every owner a new user meets, in the example config and the demo: each has two channels.
+OWNERS = tuple(sorted(_example_owners() | _demo_owners()))
 
 # (labels, receivers in order): the escalation ladder per owner, then the special cases.
 ROUTES: list[tuple[dict[str, str], list[str]]] = [
@@ -55,9 +67,29 @@ ROUTES: list[tuple[dict[str, str], list[str]]] = [
         },
         ["team-observability"],
     ),
+    # the compliance score alert's owner: only ever a ticket
+    (
+        {
+            "severity": "info",
+            "owner": "team-compliance",
+            "alertname": "OversightComplianceScoreLow",
+        },
+        ["tickets"],
+    ),
     # no severity at all
     ({"alertname": "Unlabelled"}, ["team-observability"]),
 ]
+
+
+def test_the_owners_are_those_of_the_example_and_the_demo() -> None:
+    assert _example_owners() == {
+        "team-payments",
+        "team-payments-partners",
+        "team-accounts",
+        "team-client-platform",
+    }
+    assert _example_owners() <= _demo_owners()
+    assert len(OWNERS) == 6
 
 
 def test_alertmanager_config_passes_amtool_check() -> None:

@@ -162,6 +162,7 @@ async def test_from_a_config_probed_once(
 async def test_an_unreachable_agent_is_one_clear_line(tmp_path: Path) -> None:
     from tests.peers.http_servers import closed_port
 
-    code, out, err = await cli("--from", f"http://127.0.0.1:{closed_port()}", "--format", "md")
+    port = closed_port()
+    code, out, err = await cli("--from", f"http://127.0.0.1:{port}", "--format", "md")
     assert code == 1 and out == ""
-    assert err.startswith("error: cannot reach the agent at http://127.0.0.1:")
+    assert err == f"error: cannot reach the agent at http://127.0.0.1:{port}: connection refused\n"

@@ -1,0 +1,216 @@
+"""alerts/rules/integrations.yml: down, impacted, latency, certificate expiry, flapping."""
+
+from __future__ import annotations
+
+from alerts.common import MAYBE_DEPENDENCY, SELF, Group, RuleFile, alert, comment, fill, joined
+from alerts.params import Params
+
+HEADER = """
+    Oversight alerts about integrations (Prometheus >= 2.42): down, impacted, latency, certificate
+    expiry, flapping. Needs alerts/rules/recording.yml (the pattern_integration:* lookups).
+
+    Every alert carries severity, pattern, integration, owner, criticality, runbook, root_cause and
+    cause (self: about the integration itself; dependency: the root cause is another integration),
+    and the annotations summary, description, runbook_url and dashboard_url. The ladder (which
+    severity reaches whom, how fast) is in alerts/README.md and alerts/alertmanager.yml.
+"""
+
+# Down, by criticality: (criticality, severity, for). One rule each: `for` cannot be computed.
+DOWN_LADDER = (
+    ("critical", "page", "1m"),
+    ("high", "critical", "2m"),
+    ("medium", "warning", "5m"),
+    ("low", "info", "10m"),
+)
+
+# Internal integrations: per agent. External partners: once, when a quorum of agents see it.
+DOWN = """
+    (
+        max without (state) (oversight_integration_state{scope="internal",state="down"} == 1)
+      or
+          count by (pattern, integration, scope) (oversight_integration_state{scope="external",state="down"} == 1)
+        >= on (pattern, integration, scope)
+          pattern_integration:oversight_agents:quorum
+    )
+    * on (pattern, integration) group_left (criticality, owner, runbook)
+    pattern_integration:oversight_integration_info:topk1{criticality="${criticality}"}
+"""
+
+IMPACTED = """
+    (
+        max without (state) (oversight_integration_state{state="impacted"} == 1)
+      * on (agent, pattern, integration) group_left (root_cause)
+        oversight_integration_root_cause
+    )
+"""
+
+# The last run of a probe slower than its threshold; failed runs do not count.
+SLOW = """
+    (
+        (
+            probe_duration_seconds
+          > on (agent, pattern, integration, probe) group_left ()
+            oversight_probe_threshold{signal="latency",severity="${severity}"}
+        )
+      and on (agent, pattern, integration, probe)
+        probe_success == 1
+    )
+"""
+
+CERT_EXPIRING = """
+    (
+        probe_ssl_earliest_cert_expiry - time()
+      < on (agent, pattern, integration, probe) group_left ()
+        oversight_probe_threshold{signal="cert_expiry",severity="${severity}"}
+    )
+"""
+
+FLAPPING = """
+    (oversight_integration_flapping == 1)
+    * on (pattern, integration) group_left (criticality, owner, runbook, root_cause)
+    pattern_integration:oversight_integration_info:root_cause_30m
+"""
+
+# The owner, criticality and runbook of the integration (one series however many agents).
+JOIN = """
+    * on (pattern, integration) group_left (criticality, owner, runbook)
+    pattern_integration:oversight_integration_info:topk1
+"""
+
+def build(p: Params) -> RuleFile:
+    dashboard = p.integration_dashboard()
+    rules = [
+        alert(
+            "OversightIntegrationDown",
+            joined(DOWN, criticality=criticality),
+            for_=for_,
+            labels={"severity": severity, **SELF},
+            summary="{{ $labels.pattern }}/{{ $labels.integration }} is down",
+            description="""
+                The {{ $labels.criticality }} {{ $labels.scope }} integration
+                {{ $labels.pattern }}/{{ $labels.integration }} (owner {{ $labels.owner }}) is down{{ if $labels.agent }}
+                as seen by agent {{ $labels.agent }}{{ else }}; agents that see it down: {{ $value }}{{ end }}.
+            """,
+            runbook_url="{{ $labels.runbook }}",
+            dashboard_url=dashboard,
+            comment="" if number else fill(
+                """
+                Down: `for` and severity follow the integration's criticality (one rule each).
+                Internal integrations alert per agent (each sidecar watches its own neighbour); an
+                external partner alerts once, when a quorum of the agents watching it sees it down
+                (pattern_integration:oversight_agents:quorum: ${quorum}, or all when fewer watch).
+                Value: the number of agents that see it down.
+                """,
+                quorum=p.quorum,
+            ),
+        )
+        for number, (criticality, severity, for_) in enumerate(DOWN_LADDER)
+    ]
+    rules.append(
+        alert(
+            "OversightIntegrationImpacted",
+            joined(IMPACTED, JOIN),
+            for_="1m",
+            labels={
+                "severity": "info",
+                "cause": "dependency",
+                "root_cause": "{{ $labels.root_cause }}",  # the dependency
+            },
+            summary="{{ $labels.pattern }}/{{ $labels.integration }} is impacted by {{ $labels.root_cause }}",
+            description="""
+                {{ $labels.pattern }}/{{ $labels.integration }} fails because its dependency
+                {{ $labels.root_cause }} is down (agent {{ $labels.agent }}). The root cause alerts
+                on its own; this one is for the record.
+            """,
+            runbook_url="{{ $labels.runbook }}",
+            dashboard_url=dashboard,
+            comment="""
+                Impacted: failing only because a dependency is down. Informational, never pages;
+                its root_cause is the dependency (from oversight_integration_root_cause), so
+                Alertmanager mutes it while the dependency alerts.
+            """,
+        )
+    )
+    for severity, for_, summary in (
+        ("warning", "5m", "is slow (over its warning latency)"),
+        ("critical", "3m", "is very slow (over its critical latency)"),
+    ):
+        rules.append(
+            alert(
+                "OversightLatencyHigh",
+                joined(SLOW, JOIN, severity=severity),
+                for_=for_,
+                labels={"severity": severity, **SELF},
+                summary="{{ $labels.pattern }}/{{ $labels.integration }} " + summary,
+                description=fill(
+                    """
+                    Probe {{ $labels.probe }} of {{ $labels.pattern }}/{{ $labels.integration }} took
+                    {{ $value | humanizeDuration }} (agent {{ $labels.agent }}), over its ${severity}
+                    latency threshold for ${minutes} minutes.
+                    """,
+                    severity=severity,
+                    minutes=for_.removesuffix("m"),
+                ),
+                runbook_url="{{ $labels.runbook }}",
+                dashboard_url=dashboard,
+                comment="" if severity == "critical" else """
+                    Latency of one probe's last run above its warning / critical threshold
+                    (seconds, from oversight_probe_threshold). Failed runs do not count: their
+                    duration is the timeout, and the down alert speaks for them. Value: the run's
+                    duration.
+                """,
+            )
+        )
+    for severity, for_, summary in (
+        ("warning", "30m", "expires soon"),
+        ("critical", "10m", "is about to expire"),
+    ):
+        rules.append(
+            alert(
+                "OversightCertificateExpiring",
+                joined(CERT_EXPIRING, JOIN, severity=severity),
+                for_=for_,
+                labels={"severity": severity, **SELF},
+                summary="The certificate of {{ $labels.pattern }}/{{ $labels.integration }} " + summary,
+                description=fill(
+                    """
+                    The certificate {{ $labels.pattern }}/{{ $labels.integration }} presents to
+                    probe {{ $labels.probe }} expires in {{ $value | humanizeDuration }}
+                    (agent {{ $labels.agent }}), under its ${severity} threshold.
+                    """,
+                    severity=severity,
+                ),
+                runbook_url="{{ $labels.runbook }}",
+                dashboard_url=dashboard,
+                comment="" if severity == "critical" else """
+                    Certificate expiring: time left (probe_ssl_earliest_cert_expiry - time()) under
+                    the probe's cert_expiry threshold (seconds). Value: seconds left.
+                """,
+            )
+        )
+    rules.append(
+        alert(
+            "OversightIntegrationFlapping",
+            FLAPPING,
+            for_="2m",
+            labels={"severity": "warning", **MAYBE_DEPENDENCY},
+            summary="{{ $labels.pattern }}/{{ $labels.integration }} is flapping",
+            description="""
+                {{ $labels.pattern }}/{{ $labels.integration }} keeps changing state
+                (agent {{ $labels.agent }}){{ if $labels.root_cause }}; it was impacted by
+                {{ $labels.root_cause }} within the last 30 minutes{{ end }}.
+            """,
+            runbook_url="{{ $labels.runbook }}",
+            dashboard_url=dashboard,
+            comment="""
+                Flapping: the agent saw too many state changes within its flapping window. When
+                the integration was impacted within the last 30m, the flapping is its dependency's.
+            """,
+        )
+    )
+    return RuleFile(
+        "integrations.yml",
+        "alerts/integrations.py",
+        comment(HEADER),
+        (Group("oversight.integrations", tuple(rules)),),
+    )
