@@ -78,7 +78,7 @@ class App:
         # more to re-read on every reload (the listener's web config); each returns problems
         self.reload_hooks: list[Callable[[], Sequence[str]]] = []
         env = dict(os.environ if environ is None else environ)
-        self.metrics = PrometheusOutput(self.snapshot)
+        self.metrics = PrometheusOutput(self.snapshot, self.store.totals)
         self._slots = [
             OutputSlot(lambda plan: None, lambda plan: self.metrics),
             OutputSlot(
@@ -161,7 +161,7 @@ class App:
         result = trace.finish(result)  # the trace id stays only if the span is exported
         if self.plan.probes.get(probe_id) is not probe:
             return  # the probe changed while it ran: its result describes the old config
-        self.store.record(result)
+        self.store.record(result, probe.histogram)
         now = time.time()
         transitions = self.tracker.observe(result, now)
         changes = self.compliance.observe(result, now)
@@ -287,7 +287,7 @@ class App:
             plan=self.plan,
             latest=self.store.latest,
             totals=self.store.totals,
-            states=MappingProxyType(self.tracker.statuses()),
+            states=self.tracker.statuses(),
             agent=AgentHealth(
                 started=self.started,
                 ready=ready,

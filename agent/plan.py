@@ -35,6 +35,7 @@ class ProbePlan:
     digest: str  # changes iff the probe's config changed
     policies: tuple[Policy, ...] = ()  # compliance policies judged on every run
     derived_from: str | None = None  # the probe a compliance check was derived from
+    histogram: bool = False  # export its run-duration histogram
 
     @property
     def labels(self) -> tuple[str, str, str, str]:
@@ -95,5 +96,6 @@ class Plan:
     source: str
     secrets: frozenset[str]
     const_labels: tuple[tuple[str, str], ...]  # agent.labels plus agent and location
+    kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # probes a kind
     compliance: CompliancePlan = field(default_factory=CompliancePlan)
     audit: AuditConfig | None = None

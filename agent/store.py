@@ -13,20 +13,25 @@ from agent.vocabulary import DURATION_BUCKETS
 
 @dataclass(slots=True)
 class ProbeTotals:
-    """Running totals for one probe; fixed size, so the store stays bounded."""
+    """Running totals for one probe; fixed size, so the store stays bounded. The duration
+    histogram's buckets exist only for the probes that export it."""
 
     successes: int = 0
     failures: dict[Reason, int] = field(default_factory=dict)
-    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    bucket_counts: list[int] | None = None
     duration_sum: float = 0.0
     exemplar: tuple[str, float, float] | None = None  # trace id, value, unix time
 
-    def add(self, result: Result) -> None:
+    def add(self, result: Result, histogram: bool) -> None:
         if result.success:
             self.successes += 1
         else:
             reason = result.reason or Reason.INTERNAL_ERROR
             self.failures[reason] = self.failures.get(reason, 0) + 1
+        if not histogram:
+            return
+        if self.bucket_counts is None:
+            self.bucket_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.bucket_counts[bisect.bisect_left(DURATION_BUCKETS, result.duration)] += 1
         self.duration_sum += result.duration
         if result.trace_id:
@@ -48,14 +53,15 @@ class ResultStore:
         self._latest: dict[str, Result] = {}
         self._totals: dict[str, ProbeTotals] = {}
 
-    def record(self, result: Result) -> Result | None:
-        """Store ``result``; return the result it replaces (for change detection)."""
+    def record(self, result: Result, histogram: bool = False) -> Result | None:
+        """Store ``result`` (and its duration in the probe's histogram when it has one);
+        return the result it replaces."""
         previous = self._latest.get(result.probe_id)
         self._latest[result.probe_id] = result
         totals = self._totals.get(result.probe_id)
         if totals is None:
             totals = self._totals[result.probe_id] = ProbeTotals()
-        totals.add(result)
+        totals.add(result, histogram)
         return previous
 
     def forget(self, probe_id: str) -> None:

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from agent.durations import format_duration, parse_duration
 from agent.fields import parse_percent
 from agent.results import Breach, Capacity, Severity
-from agent.vocabulary import CREDENTIAL_EXPIRY, SSL_EARLIEST_CERT_EXPIRY, Family
+from agent.vocabulary import (
+    CERT_EXPIRY_THRESHOLD,
+    CREDENTIAL_EXPIRY,
+    CREDENTIAL_EXPIRY_THRESHOLD,
+    LATENCY_THRESHOLD,
+    SSL_EARLIEST_CERT_EXPIRY,
+    UTILISATION_THRESHOLD,
+    Family,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +42,7 @@ class Signal:
     unit: str
     higher_is_worse: bool
     read: Callable[[Observed], Iterable[tuple[str, float]]]
+    family: Family  # where its configured levels are exported, in its unit
 
     def format(self, value: float) -> str:
         """A value as people read it: ``412ms``, ``5d``, ``85%``."""
@@ -61,10 +70,22 @@ def _utilisation(observed: Observed) -> Iterable[tuple[str, float]]:
 SIGNALS: dict[str, Signal] = {
     s.name: s
     for s in (
-        Signal("latency", "seconds", True, lambda observed: (("", observed.duration),)),
-        Signal("cert_expiry", "seconds", False, _cert_expiry),
-        Signal("utilisation", "ratio", True, _utilisation),
-        Signal("credential_expiry", "seconds", False, _credential_expiry),
+        Signal(
+            "latency",
+            "seconds",
+            True,
+            lambda observed: (("", observed.duration),),
+            LATENCY_THRESHOLD,
+        ),
+        Signal("cert_expiry", "seconds", False, _cert_expiry, CERT_EXPIRY_THRESHOLD),
+        Signal("utilisation", "ratio", True, _utilisation, UTILISATION_THRESHOLD),
+        Signal(
+            "credential_expiry",
+            "seconds",
+            False,
+            _credential_expiry,
+            CREDENTIAL_EXPIRY_THRESHOLD,
+        ),
     )
 }
 

@@ -75,7 +75,8 @@ PROBE_HTTP_PHASES = _probe(
     "probe_http_duration_seconds", "Duration of each phase of the last HTTP run.", "phase"
 )
 PROBE_DNS_LOOKUP = _probe(
-    "probe_dns_lookup_time_seconds", "Time the last run spent resolving the target's name."
+    "probe_dns_lookup_time_seconds",
+    "Time the last run spent resolving the target's name (http: the resolve phase).",
 )
 PROBE_PHASES = _probe(
     "oversight_probe_phase_duration_seconds", "Duration of each phase of the last run.", "phase"
@@ -125,30 +126,44 @@ INFO_FAMILIES = (TLS_VERSION_INFO, TLS_CIPHER_INFO, SSL_CHAIN_INFO)
 # What a TLS handshake adds to a run (agent/probers/tlsconf.py records all of it).
 TLS_FAMILIES = (SSL_EARLIEST_CERT_EXPIRY, SSL_LAST_CHAIN_EXPIRY, *INFO_FAMILIES)
 
-PROBE_RUNS = _probe("oversight_probe_runs", "Probe runs by result.", "result", type="counter")
+PROBE_RUNS = _probe("oversight_probe_runs", "Probe runs since the agent started.", type="counter")
 PROBE_FAILURES = _probe(
     "oversight_probe_failures", "Failed probe runs by reason.", "reason", type="counter"
 )
 PROBE_DURATION_HISTOGRAM = _probe(
-    "oversight_probe_duration_seconds", "Distribution of probe run durations.", type="histogram"
+    "oversight_probe_duration_seconds",
+    "Distribution of probe run durations (agent.histograms or the probe's histogram: true).",
+    type="histogram",
 )
-PROBE_INFO = _probe("oversight_probe_info", "What a probe checks.", "kind", "target")
-PROBE_LAST_RUN = _probe(
-    "oversight_probe_last_run_timestamp_seconds", "When the last run started, unix seconds."
+PROBE_INFO = _probe(
+    "oversight_probe_info",
+    "What a probe checks and how often (interval in seconds).",
+    "kind",
+    "target",
+    "interval",
 )
-PROBE_INTERVAL = _probe("oversight_probe_interval_seconds", "Configured interval of the probe.")
-PROBE_THRESHOLD = _probe(
-    "oversight_probe_threshold",
-    "Configured threshold level, in the signal's base unit (latency and cert_expiry: seconds).",
-    "signal",
-    "severity",
-)
+
+
+def _threshold(signal: str, unit: str) -> Family:
+    return _probe(
+        f"oversight_probe_{signal}_threshold_{unit}",
+        f"Configured {signal.replace('_', ' ')} threshold of the probe, by severity.",
+        "severity",
+    )
+
+
+# One family per threshold signal, each in its own unit (agent/thresholds.py names them).
+LATENCY_THRESHOLD = _threshold("latency", "seconds")
+CERT_EXPIRY_THRESHOLD = _threshold("cert_expiry", "seconds")
+CREDENTIAL_EXPIRY_THRESHOLD = _threshold("credential_expiry", "seconds")
+UTILISATION_THRESHOLD = _threshold("utilisation", "ratio")
 
 INTEGRATION_STATE = Family(
     "oversight_integration_state",
     "gauge",
-    "Current state of the integration: 1 for the state it is in, 0 for the others.",
-    (*INTEGRATION_LABELS, "state"),
+    "The integration's current state (1); root_cause names the down dependency "
+    "(pattern/integration) while it is impacted, and is empty otherwise.",
+    (*INTEGRATION_LABELS, "state", "root_cause"),
 )
 INTEGRATION_INFO = Family(
     "oversight_integration_info",
@@ -162,24 +177,11 @@ INTEGRATION_STATE_SINCE = Family(
     "When the integration entered its current state, unix seconds.",
     INTEGRATION_LABELS,
 )
-INTEGRATION_STATE_CHANGES = Family(
-    "oversight_integration_state_changes",
-    "counter",
-    "State changes of the integration since the agent started.",
-    INTEGRATION_LABELS,
-)
 INTEGRATION_FLAPPING = Family(
     "oversight_integration_flapping",
     "gauge",
     "1 while the integration changes state too often within the flapping window.",
     INTEGRATION_LABELS,
-)
-INTEGRATION_ROOT_CAUSE = Family(
-    "oversight_integration_root_cause",
-    "gauge",
-    "Present (1) while the integration is impacted: root_cause is the down dependency "
-    "(pattern/integration) that explains its failure.",
-    (*INTEGRATION_LABELS, "root_cause"),
 )
 INTEGRATION_DEPENDS_ON = Family(
     "oversight_integration_depends_on",
@@ -255,14 +257,14 @@ CAPACITY_UTILISATION = _probe(
 CAPACITY_FAMILIES = (CAPACITY_USED, CAPACITY_LIMIT, CAPACITY_UTILISATION)
 
 
-# Compliance (agent/evaluation/compliance.py): one check per (integration, policy), scores,
-# the audit trail.
-COMPLIANCE_STATUS = Family(
-    "oversight_compliance_status",
+# Compliance (agent/evaluation/compliance.py): the checks an integration fails, the counts and
+# scores of each pattern, the audit trail.
+COMPLIANCE_FAILING = Family(
+    "oversight_compliance_failing",
     "gauge",
-    "Compliance of an integration with a policy: 1 for its current status (pass, fail, "
-    "not_applicable), 0 for the others.",
-    (*INTEGRATION_LABELS, "policy", "status"),
+    "Present (1) while the integration fails the policy; absent while it passes or the policy "
+    "does not apply (the pattern's counts and score say how many pass).",
+    (*INTEGRATION_LABELS, "policy"),
 )
 COMPLIANCE_CHECKS = Family(
     "oversight_compliance_checks",

@@ -277,15 +277,24 @@ def _render(render: dict[str, Any] | None) -> list[str]:
         f"`python -m bench.render --integrations {render['integrations']}`: a real App over "
         f"{render['integrations']} HTTP integrations with results in its store "
         f"({render['series']} series), rendered by prometheus_client's encoders over the "
-        "collector (before) and by `exporters/exposition.py` (now); both parse to the same "
+        "collector and by `exporters/prometheus/exposition.py`, which keeps each entity's "
+        "lines between scrapes and writes a probe's as its result arrives: timed from a "
+        "fresh renderer (cold), for a new result of every probe (arrivals, which include the "
+        "store and state updates and are spread over an interval in the agent), for the "
+        "scrape after them (changed) and with nothing new (unchanged). Both parse to the same "
         "samples (checked).",
         "",
-        "| format | prometheus_client | exposition.Renderer | bytes |",
-        "| --- | --- | --- | --- |",
-        f"| text 0.0.4 | {render['text_prometheus_client_s'] * 1000:.0f} ms | "
-        f"{render['text_renderer_s'] * 1000:.0f} ms | {render['text_bytes']:.0f} |",
-        f"| OpenMetrics | {render['openmetrics_prometheus_client_s'] * 1000:.0f} ms | "
-        f"{render['openmetrics_renderer_s'] * 1000:.0f} ms | {render['openmetrics_bytes']:.0f} |",
+        "| format | prometheus_client | renderer, cold | arrivals | changed | unchanged | bytes |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *(
+            f"| {label} | {render[f'{tag}_prometheus_client_s'] * 1000:.0f} ms | "
+            + " | ".join(
+                f"{render.get(f'{tag}_renderer_{phase}_s', 0) * 1000:.0f} ms"
+                for phase in ("cold", "arrivals", "changed", "unchanged")
+            )
+            + f" | {render[f'{tag}_bytes']:.0f} |"
+            for tag, label in (("text", "text 0.0.4"), ("openmetrics", "OpenMetrics"))
+        ),
     ]
 
 

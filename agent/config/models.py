@@ -10,6 +10,7 @@ own line and the plan takes them as they are.
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -75,6 +76,11 @@ class AgentSettings(Frozen):
     concurrency: int = Field(default=256, ge=1, le=100_000, description="probes in flight at most")
     labels: dict[LabelName, str] = Field(default_factory=dict)
     state: StateSettings = StateSettings()
+    histograms: bool = Field(
+        default=False,
+        description="export each probe's run-duration histogram (14 series a probe); a probe's "
+        "own histogram: true or false wins",
+    )
 
     @model_validator(mode="after")
     def _reserved_labels(self) -> AgentSettings:
@@ -100,9 +106,15 @@ def _condition(text: object, info: ValidationInfo) -> object:
     if spec is None:
         return text  # the kind block is invalid and says so; the probe does not load
     try:
-        return compile_condition(text, spec.fact_table())
+        return _compiled(spec.kind, text)
     except ConditionError as exc:
         raise ValueError(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(kind: str, text: str) -> Condition:
+    """Conditions are immutable: a thousand probes checking ``[STATUS] == 200`` share one."""
+    return compile_condition(text, REGISTRY[kind].fact_table())
 
 
 def _text(condition: Condition | str) -> str:
@@ -180,6 +192,7 @@ ProbeConfig: type[ProbeCommon] = create_model(  # type: ignore[call-overload]
     **{kind: (spec.model | None, None) for kind, spec in REGISTRY.items()},
     interval=(PositiveDuration | None, None),
     timeout=(PositiveDuration | None, None),
+    histogram=(bool | None, None),
     conditions=(tuple[CompiledCondition, ...], ()),
     thresholds=(dict[str, Threshold], Field(default_factory=dict)),
 )

@@ -12,7 +12,7 @@ a run that cannot judge (not applicable) changes no verdict.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from agent.evaluation.window import RollingWindow
@@ -67,19 +67,47 @@ def score_of(checks: Iterable[Check]) -> Score:
     return Score(counts[PASS], counts[FAIL], counts[NA])
 
 
-@dataclass(frozen=True, slots=True)
 class ComplianceView:
-    enabled: bool
-    window: float
-    checks: tuple[Check, ...]
+    """Read-only, over the evaluator's live maps: taking one costs nothing whatever the number
+    of integrations; read it synchronously. Scores come from counts kept as checks change."""
+
+    __slots__ = ("_by_key", "_counts", "enabled", "window")
+
+    def __init__(
+        self,
+        enabled: bool,
+        window: float,
+        by_key: Mapping[str, Mapping[str, Check]],
+        counts: Mapping[str, Mapping[Compliance, int]],
+    ) -> None:
+        self.enabled, self.window = enabled, window
+        self._by_key, self._counts = by_key, counts
+
+    @property
+    def checks(self) -> Iterator[Check]:
+        """Every check, integration by integration, in plan order."""
+        for checks in self._by_key.values():
+            yield from checks.values()
+
+    def of(self, key: str) -> Mapping[str, Check]:
+        """One integration's checks by policy."""
+        return self._by_key.get(key, {})
+
+    def failing(self, key: str) -> tuple[str, ...]:
+        """The policies the integration fails now."""
+        return tuple(p for p, c in self.of(key).items() if c.status is FAIL)
 
     def score(self, pattern: str | None = None, integration: str | None = None) -> Score:
-        return score_of(
-            c
-            for c in self.checks
-            if (pattern is None or c.pattern == pattern)
-            and (integration is None or c.integration == integration)
-        )
+        if integration is not None:
+            return score_of(self.of(f"{pattern}/{integration}").values())
+        if pattern is not None:
+            counts = self._counts.get(pattern, {})
+            return Score(counts.get(PASS, 0), counts.get(FAIL, 0), counts.get(NA, 0))
+        total = {PASS: 0, FAIL: 0, NA: 0}
+        for counts in self._counts.values():
+            for status, count in counts.items():
+                total[status] += count
+        return Score(total[PASS], total[FAIL], total[NA])
 
 
 class ComplianceEvaluator:
@@ -88,7 +116,8 @@ class ComplianceEvaluator:
     def __init__(self, plan: Plan, latest: Mapping[str, Result], now: float) -> None:
         self._latest = latest
         self._windows: dict[str, RollingWindow] = {}
-        self._checks: dict[tuple[str, str], Check] = {}
+        self._checks: dict[str, dict[str, Check]] = {}  # integration -> policy -> check
+        self._counts: dict[str, dict[Compliance, int]] = {}  # pattern -> status -> checks
         self._verdicts: dict[tuple[str, str], Compliance] = {}
         # (probe id, policy) -> the last pass/fail finding and when: a run that could not
         # judge (the endpoint down) does not hide a standing violation
@@ -117,7 +146,8 @@ class ComplianceEvaluator:
             )
         self._windows = windows
         wanted = {(k, p) for k, s in self._settings.items() for p in s.policies}
-        self._checks = {}  # rebuilt in plan order
+        self._checks = {key: {} for key in self._settings}  # rebuilt in plan order
+        self._counts = {pattern: {PASS: 0, FAIL: 0, NA: 0} for pattern in plan.pattern_owners}
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in wanted}
         self._decided = {k: v for k, v in self._decided.items() if k[0] in self._latest}
         return [c for key in self._settings for c in self._recompute(key, now)]
@@ -137,12 +167,18 @@ class ComplianceEvaluator:
 
     def sweep(self, now: float) -> list[Change]:
         """Re-judge everything (the windows move on even when no result arrives)."""
-        return [c for key in self._settings for c in self._recompute(key, now)]
+        return [change for changes in self.sweep_steps(now) for change in changes]
+
+    def sweep_steps(self, now: float, size: int = 100) -> Iterator[list[Change]]:
+        """``sweep`` a few integrations at a time, so the caller can yield to the loop between
+        them; the plan may be swapped between steps (what it no longer has is skipped)."""
+        keys = list(self._settings)
+        for start in range(0, len(keys), size):
+            yield [c for key in keys[start : start + size] for c in self._recompute(key, now)]
 
     def view(self) -> ComplianceView:
-        return ComplianceView(
-            self.plan.compliance.enabled, self.plan.compliance.window, tuple(self._checks.values())
-        )
+        compliance = self.plan.compliance
+        return ComplianceView(compliance.enabled, compliance.window, self._checks, self._counts)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -176,7 +212,13 @@ class ComplianceEvaluator:
                 evidence,
                 probes,
             )
-            self._checks[(key, policy)] = check
+            current = self._checks[key]
+            previous = current.get(policy)
+            current[policy] = check
+            counts = self._counts[integration.pattern]
+            if previous is not None:
+                counts[previous.status] -= 1
+            counts[status] += 1
             if status is not NA:
                 old = self._verdicts.get((key, policy))
                 if old is not status:

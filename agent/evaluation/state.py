@@ -6,14 +6,18 @@ not flip a state; from ``unknown`` the first result decides, as there is no hist
 An integration that is down while something it depends on (transitively) is down is
 ``impacted``, with the root cause named: the fault is elsewhere, so it must not page anyone.
 Too many changes within a window mark it flapping. The counters live here, not in results.
+Staleness is found from a heap of deadlines (when each latest result stops counting), so a
+sweep touches only the integrations whose results have just gone stale, never all of them.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from agent.config.models import StateSettings
 from agent.plan import IntegrationPlan, Plan
@@ -64,7 +68,7 @@ class _Memory:
     base: State = State.UNKNOWN  # from its own probes, before dependencies
     base_reason: str = "no result yet"
     status: IntegrationStatus | None = None
-    changes_at: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    changes_at: deque[float] | None = None  # created on the first change: most never change
 
 
 class StateTracker:
@@ -78,6 +82,8 @@ class StateTracker:
         self._latest = latest
         self._health: dict[str, _ProbeHealth] = {}
         self._memory: dict[str, _Memory] = {}
+        self._statuses: dict[str, IntegrationStatus] = {}
+        self._stale: list[tuple[float, str, float]] = []  # (stale at, probe id, result started)
         self.set_plan(plan, now)
 
     def set_plan(self, plan: Plan, now: float) -> list[Transition]:
@@ -86,6 +92,7 @@ class StateTracker:
         self.settings: StateSettings = plan.agent.state
         self._health = {k: v for k, v in self._health.items() if k in plan.probes}
         self._memory = {k: self._memory.get(k, _Memory()) for k in plan.integrations}
+        self._statuses = {k: v for k, v in self._statuses.items() if k in plan.integrations}
         self._dependants: dict[str, list[str]] = {k: [] for k in plan.integrations}
         for key, integration in plan.integrations.items():
             for dep in integration.depends_on:
@@ -111,14 +118,24 @@ class StateTracker:
         probe = self.plan.probes.get(result.probe_id)
         if probe is None:
             return []
-        key = f"{probe.pattern}/{probe.integration}"
+        stale_at = result.started + STALE_AFTER_INTERVALS * probe.interval + probe.timeout
+        heapq.heappush(self._stale, (stale_at, probe.id, result.started))
+        key = probe.integration_key
         self._recompute_base(key, now)
         return self._settle_with_dependants(key, now)
 
     def sweep(self, now: float) -> list[Transition]:
-        """Re-derive every state, so results that stopped arriving turn into ``unknown``."""
+        """Turn integrations whose results stopped arriving into ``unknown``: only those whose
+        latest result has just gone stale are looked at."""
+        due: set[str] = set()
+        while self._stale and self._stale[0][0] < now:
+            _, probe_id, started = heapq.heappop(self._stale)
+            latest = self._latest.get(probe_id)
+            probe = self.plan.probes.get(probe_id)
+            if latest is not None and probe is not None and latest.started == started:
+                due.add(probe.integration_key)  # still its latest result: it has gone stale
         changed = []
-        for key in self.plan.integrations:
+        for key in due:
             before = self._memory[key].base
             self._recompute_base(key, now)
             if self._memory[key].base != before:
@@ -134,8 +151,9 @@ class StateTracker:
         assert status is not None
         return status
 
-    def statuses(self) -> dict[str, IntegrationStatus]:
-        return {key: self.status(key) for key in self.plan.integrations}
+    def statuses(self) -> Mapping[str, IntegrationStatus]:
+        """Every integration's status, live (read it synchronously)."""
+        return MappingProxyType(self._statuses)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -214,21 +232,28 @@ class StateTracker:
             flapping = (
                 _count_since(memory.changes_at, now - window) >= self.settings.flapping_changes
             )
-            memory.status = IntegrationStatus(
-                state, reason, old.since, cause, flapping, old.changes
-            )
+            if (reason, cause, flapping) != (old.reason, old.root_cause, old.flapping):
+                memory.status = self._statuses[key] = IntegrationStatus(
+                    state, reason, old.since, cause, flapping, old.changes
+                )
             return None
         if old is not None:
+            if memory.changes_at is None:
+                memory.changes_at = deque(maxlen=1000)
             memory.changes_at.append(now)
         flapping = _count_since(memory.changes_at, now - window) >= self.settings.flapping_changes
         changes = old.changes + 1 if old is not None else 0
-        memory.status = IntegrationStatus(state, reason, now, cause, flapping, changes)
+        memory.status = self._statuses[key] = IntegrationStatus(
+            state, reason, now, cause, flapping, changes
+        )
         if old is None:
             return None
         return Transition(key, old.state, state, now, reason, cause)
 
 
-def _count_since(times: deque[float], since: float) -> int:
+def _count_since(times: deque[float] | None, since: float) -> int:
+    if times is None:
+        return 0
     while times and times[0] < since:
         times.popleft()
     return len(times)

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import socket
+from collections import Counter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -82,6 +83,7 @@ def build_plan(loaded: LoadedConfig) -> Plan:
         const_labels=_const_labels(config.agent),
         compliance=compliance,
         audit=config.audit,
+        kinds=MappingProxyType(dict(sorted(Counter(p.kind for p in probes.values()).items()))),
     )
 
 
@@ -131,4 +133,5 @@ def _probe(
         ),
         target=spec.target(settings),
         digest=hashlib.sha256(probe.model_dump_json().encode()).hexdigest()[:16],
+        histogram=agent.histograms if probe.histogram is None else probe.histogram,
     )

@@ -19,8 +19,10 @@ def agent_routes(app: App) -> list[web.RouteDef]:
     """The read-only routes over one App."""
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        content_type, chunks = app.metrics.exposition(request.headers.get("Accept", ""))
-        response = web.StreamResponse(headers={"Content-Type": content_type})
+        headers, chunks = app.metrics.exposition_for(
+            request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", "")
+        )
+        response = web.StreamResponse(headers=headers)
         first = await anext(chunks)  # rendered before the headers go: a failure is a 500
         await response.prepare(request)
         await response.write(first)

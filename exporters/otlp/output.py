@@ -144,8 +144,9 @@ class OtlpOutput(BaseOutput):
         return None if self.traces is None else self.traces.start_run(probe)
 
     def on_result(self, probe: ProbePlan, result: Result, trace: RunTrace) -> None:
-        """Feed the duration histogram, with the run's span as exemplar when it was kept."""
-        if self.metrics is None:
+        """Feed the duration histogram of a probe that exports one, with the run's span as
+        exemplar when it was kept."""
+        if self.metrics is None or not probe.histogram:
             return
         attributes = dict(zip(PROBE_LABELS, probe.labels, strict=True))
         attributes.update(self._plan.const_labels)

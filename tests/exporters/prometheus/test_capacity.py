@@ -70,8 +70,10 @@ async def test_capacity_series_and_the_states_they_drive(
     assert sample(m, "oversight_capacity_used", **pool, unit="count") == 17
     assert sample(m, "oversight_capacity_limit", **pool, unit="count") == 20
     assert sample(m, "oversight_capacity_utilisation_ratio", **pool) == 0.85
-    threshold = {"probe": "pool", "signal": "utilisation"}
-    assert sample(m, "oversight_probe_threshold", **threshold, severity="warning") == 0.8
+    level = sample(
+        m, "oversight_probe_utilisation_threshold_ratio", probe="pool", severity="warning"
+    )
+    assert level == 0.8
     node = {"integration": "payment_workflow", "probe": "node"}
     disk = sample(m, "oversight_capacity_limit", **node, resource=f"disk:{tmp_path}")
     assert disk is not None and disk > 0

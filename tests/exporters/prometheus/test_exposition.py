@@ -27,7 +27,7 @@ from agent.results import Breach, Capacity, Compliance, Finding, Reason, Result,
 from agent.snapshot import Snapshot
 from agent.vocabulary import Detail, Family
 from exporters.prometheus.collector import SnapshotCollector
-from exporters.prometheus.exposition import Renderer
+from exporters.prometheus.exposition import Exposition
 
 ODD = 'say "hi" \\ back\nslash \u2013 \u00fcn\u00efcode'
 
@@ -49,12 +49,14 @@ patterns:
         probes:
           health:
             http: {{url: "https://processor.bank.test/health"}}
-            thresholds: {{latency: {{warning: 300ms, critical: 1s}}}}
+            histogram: true
+            thresholds: {{latency: {{warning: 300ms, critical: 1s}}, cert_expiry: {{warning: 30d}}}}
           node:
             host: {{}}
             thresholds: {{utilisation: {{warning: 80%}}}}
           client-cert:
             credential: {{cert_file: {cert}}}
+            thresholds: {{credential_expiry: {{critical: 7d}}}}
   account:
     integrations:
       ledger:
@@ -150,7 +152,7 @@ def snapshot(tmp_path: Path) -> Snapshot:
     app = App(path)
     now = time.time()
     for result in _results(now):
-        app.store.record(result)
+        app.store.record(result, app.plan.probes[result.probe_id].histogram)
         app.tracker.observe(result, now)
         app.compliance.observe(result, now)
     app.compliance.sweep(now)
@@ -194,19 +196,19 @@ def _prometheus_client(snap: Snapshot, openmetrics: bool) -> bytes:
 def test_the_renderer_writes_what_prometheus_client_writes(
     snapshot: Snapshot, openmetrics: bool
 ) -> None:
-    renderer = Renderer(SnapshotCollector(lambda: snapshot).steps, openmetrics=openmetrics)
+    renderer = Exposition()
     theirs = [
         _labels_sorted(line)
         for line in _prometheus_client(snapshot, openmetrics).decode().splitlines()
     ]
     for scrape in range(2):  # the second scrape reads the caches
-        ours = renderer.render(snapshot).decode()
+        ours = renderer.render(snapshot, openmetrics).decode()
         assert ours.endswith("\n")
         assert [_labels_sorted(line) for line in ours.splitlines()] == theirs, scrape
 
 
 def test_odd_values_exemplars_and_the_end_marker(snapshot: Snapshot) -> None:
-    text = Renderer(SnapshotCollector(lambda: snapshot).steps, openmetrics=True).render(snapshot)
+    text = Exposition().render(snapshot, openmetrics=True)
     lines = text.decode().splitlines()
     assert lines[-1] == "# EOF"
     escaped = ODD.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
@@ -225,7 +227,7 @@ def _families() -> list[Family]:
 
 def test_every_declared_family_appears(snapshot: Snapshot) -> None:
     """A family declared in the vocabulary but never rendered is a gap in some dashboard."""
-    text = Renderer(SnapshotCollector(lambda: snapshot).steps).render(snapshot).decode()
+    text = Exposition().render(snapshot).decode()
     absent = {
         f.name
         for f in _families()
@@ -233,3 +235,25 @@ def test_every_declared_family_appears(snapshot: Snapshot) -> None:
     }
     assert absent == set()
     assert 'root_cause="account/ledger"' in text  # the processor is impacted, not down
+
+
+def test_a_scrape_redraws_what_changed_and_forgets_what_left(snapshot: Snapshot) -> None:
+    renderer = Exposition()
+    before = renderer.render(snapshot).decode()
+    assert (
+        'probe_success{pattern="account",integration="ledger",scope="internal",probe="dns"'
+        in before
+    )
+    health = snapshot.latest["bill_pay/processor/health"]
+    later = replace(health, started=health.started + 30, success=False, reason=Reason.TIMEOUT)
+    latest = dict(snapshot.latest) | {later.probe_id: later}
+    probes = {k: p for k, p in snapshot.plan.probes.items() if not k.startswith("account/")}
+    plan = replace(snapshot.plan, probes=probes)
+    after = renderer.render(replace(snapshot, latest=latest, plan=plan)).decode()
+    theirs = _prometheus_client(replace(snapshot, latest=latest, plan=plan), False).decode()
+    assert sorted(map(_labels_sorted, after.splitlines())) == sorted(
+        map(_labels_sorted, theirs.splitlines())
+    )
+    assert 'integration="ledger",scope="internal",probe="dns"' not in after
+    success = [line for line in after.splitlines() if line.startswith("probe_success{")]
+    assert any('probe="health"' in line and line.endswith(" 0.0") for line in success)
