@@ -22,6 +22,7 @@ from agent.audit.events import AuditTrail
 from agent.config import ConfigError
 from agent.evaluation.compliance import Change, ComplianceEvaluator
 from agent.evaluation.state import StateTracker, Transition
+from agent.loop_lag import LoopLagStats, measure_forever
 from agent.outputs import NO_TRACE, Output, OutputSlot, RunTrace, each
 from agent.plan import Plan, ProbePlan
 from agent.planning import load_plan
@@ -37,7 +38,8 @@ from exporters.prometheus.output import PrometheusOutput
 log = logging.getLogger("oversight.agent")
 
 SWEEP_INTERVAL = 5.0  # seconds between staleness sweeps
-COMPLIANCE_SWEEP_EVERY = 2  # staleness sweeps between re-judging the rolling windows
+COMPLIANCE_SWEEP_EVERY = 6  # staleness sweeps between re-judging the rolling windows: their
+# buckets are a minute wide, so a verdict a result did not change can only move that often
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class App:
         self.shared = Shared()
         self.scheduler = Scheduler(self._run, self.plan.agent.concurrency)
         self.started = time.time()
+        self.loop_lag = LoopLagStats()
         self.reload_successful = True
         self.last_reload_success = time.time()
         self._first_round = set(self.plan.probes)
@@ -121,8 +124,11 @@ class App:
         each(self.outputs, lambda o: o.start(), "start")
         self._changed([], self.compliance.sweep(time.time()))
         self.scheduler.start(self.plan.probes)
-        sweeper = asyncio.create_task(self._sweep_forever())
-        self._on_stop.append(sweeper.cancel)
+        for task in (
+            asyncio.create_task(self._sweep_forever()),
+            asyncio.create_task(measure_forever(self.loop_lag)),
+        ):
+            self._on_stop.append(task.cancel)
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
@@ -192,15 +198,18 @@ class App:
             )
 
     async def _sweep_forever(self) -> None:
-        """Turn integrations whose results stopped arriving into ``unknown``, and move the
-        compliance windows on even when no result arrives."""
+        """Turn integrations whose results stopped arriving into ``unknown`` (only those: the
+        tracker keeps their deadlines), and move the compliance windows on even when no result
+        arrives, a few integrations at a time so that no step holds the loop."""
         turn = 0
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             turn += 1
-            now = time.time()
-            changes = self.compliance.sweep(now) if turn % COMPLIANCE_SWEEP_EVERY == 0 else []
-            self._changed(self.tracker.sweep(now), changes)
+            self._changed(self.tracker.sweep(time.time()), [])
+            if turn % COMPLIANCE_SWEEP_EVERY == 0:
+                for changes in self.compliance.sweep_steps(time.time()):
+                    self._changed([], changes)
+                    await asyncio.sleep(0)
 
     async def reload(self) -> ReloadOutcome:
         """Reload the config, then what the hooks re-read; a part that is broken keeps its
@@ -295,6 +304,7 @@ class App:
                 reload_successful=self.reload_successful,
                 last_reload_success=self.last_reload_success,
                 scheduler=self.scheduler.stats,
+                loop_lag=self.loop_lag,
                 export_failures=MappingProxyType(failures),
             ),
             taken=now,

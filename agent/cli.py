@@ -13,9 +13,9 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.audit import AuditPathError
@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="TLS, basic auth and headers for every endpoint, in the exporter-toolkit web "
         "config format Prometheus uses; overrides agent.web_config",
     )
+    _event_loop_option(run)
     run.add_argument(
         "--web.enable-lifecycle",
         dest="web_enable_lifecycle",
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
+    _event_loop_option(demo)
 
     audit = command("audit", "Work with the audit trail.")
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
@@ -162,6 +164,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _event_loop_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--event-loop",
+        choices=["uvloop", "asyncio"],
+        default=os.environ.get("OVERSIGHT_EVENT_LOOP", "uvloop"),
+        help="uvloop (the default where it is installed: less CPU a probe) or Python's own "
+        "asyncio loop; also $OVERSIGHT_EVENT_LOOP",
+    )
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for and installed, else None (asyncio's own)."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop  # an optional, compiled dependency: not on every platform
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _serve(main: Coroutine[Any, Any, int], loop: str) -> int:
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        return runner.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
@@ -181,13 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "probe":
             return asyncio.run(_probe(args.config, args.json))
         if args.command == "run":
-            return asyncio.run(_run(args, current))
+            return _serve(_run(args, current), args.event_loop)
         if args.command == "report":
             return asyncio.run(_report(args))
         if args.command == "audit":
             return _audit_verify(args.files)
         if args.command == "demo":
-            return asyncio.run(_demo(args.listen, args.duration, current))
+            return _serve(_demo(args.listen, args.duration, current), args.event_loop)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from agent.audit.log import AuditSnapshot
 from agent.evaluation.compliance import ComplianceView
 from agent.evaluation.state import IntegrationStatus
+from agent.loop_lag import LoopLagStats
 from agent.plan import Plan
 from agent.results import Result
 from agent.scheduler import SchedulerStats
@@ -23,6 +24,7 @@ class AgentHealth:
     reload_successful: bool
     last_reload_success: float
     scheduler: SchedulerStats
+    loop_lag: LoopLagStats
     # failed exports by (exporter, signal), e.g. ("otlp", "traces"); empty when none export
     export_failures: Mapping[tuple[str, str], int] = field(
         default_factory=lambda: MappingProxyType({})

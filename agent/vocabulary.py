@@ -205,6 +205,12 @@ SCHEDULER_LAG = Family(
     "Delay between a run's scheduled time and its start, including the wait for a slot.",
     (),
 )
+EVENT_LOOP_LAG = Family(
+    "oversight_event_loop_lag_seconds",
+    "histogram",
+    "How late the agent's event loop woke a timer: what every probe, scrape and sweep waited.",
+    (),
+)
 SCHEDULER_SKIPPED = Family(
     "oversight_scheduler_skipped_runs",
     "counter",

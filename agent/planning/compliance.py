@@ -19,7 +19,7 @@ from agent.plan import CompliancePlan, IntegrationCompliance, IntegrationPlan, P
 from agent.policies import REGISTRY as POLICIES
 from agent.policies.base import Derived, Policy, Target
 from agent.policies.config import merge, set_where
-from agent.policies.contract import load_document
+from agent.policies.documents import load_document
 from agent.probers import REGISTRY as KINDS
 from agent.probers.base import ProberSpec
 from agent.timing import default_timeout

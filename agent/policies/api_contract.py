@@ -2,33 +2,28 @@
 
 A schema describes one response, so it names the probes it is for; an OpenAPI document
 attaches to every http probe whose method and path it describes (or to the named ones, which
-must be in it). The document is read once per plan (see agent/policies/contract.py).
+must be in it). The document is read once per plan and checked by agent/policies/contract.py.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+import importlib
+from types import ModuleType
 from typing import Any
 
-from jsonschema.exceptions import best_match
-from jsonschema.protocols import Validator
 from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
 from agent.fields import Name
-from agent.policies.base import Block, Policy, PolicySpec, RunView, Site
-from agent.policies.contract import (
-    Operation,
-    check_contract_file,
-    find_operation,
-    schema_validator,
-)
-from agent.redact import mask_cards
-from agent.results import Compliance, Finding
+from agent.policies.base import Block, Policy, PolicySpec, Site
 
 NAME = "api_contract"
+
+
+def _contracts() -> ModuleType:
+    """agent/policies/contract.py, loaded when a config names a contract: it needs jsonschema,
+    which a config without one does not pay for."""
+    return importlib.import_module("agent.policies.contract")
 
 
 class ApiContract(Block):
@@ -46,14 +41,14 @@ class ApiContract(Block):
     @classmethod
     def _schema_file(cls, value: str | None) -> str | None:
         if value is not None:
-            check_contract_file(value, openapi=False)
+            _contracts().check_contract_file(value, openapi=False)
         return value
 
     @field_validator("openapi")
     @classmethod
     def _openapi_file(cls, value: str | None) -> str | None:
         if value is not None:
-            check_contract_file(value, openapi=True)
+            _contracts().check_contract_file(value, openapi=True)
         return value
 
     @model_validator(mode="after")
@@ -67,80 +62,6 @@ class ApiContract(Block):
     @property
     def source(self) -> str | None:
         return self.json_schema or self.openapi
-
-
-@dataclass(frozen=True, slots=True)
-class ApiContractPolicy:
-    """Checks each run's JSON body against the contract; only masked text leaves it."""
-
-    source: str
-    schema: Validator | None = field(default=None, compare=False)
-    operation: Operation | None = field(default=None, compare=False)
-    name: str = NAME
-
-    def evaluate(self, run: RunView) -> Finding:
-        status = run.facts.get("STATUS")
-        if status is None:
-            return Finding(NAME, Compliance.NOT_APPLICABLE, "no answer to check in this run")
-        if self.operation is None and not 200 <= int(status) < 300:
-            return Finding(
-                NAME, Compliance.NOT_APPLICABLE, f"answered {status}; the schema describes 2xx"
-            )
-        validator, described = self._validator_for(int(status))
-        if not described:
-            if int(status) >= 500:
-                return Finding(
-                    NAME,
-                    Compliance.NOT_APPLICABLE,
-                    f"answered {status}, an outage rather than a contract change",
-                )
-            return Finding(
-                NAME,
-                Compliance.FAIL,
-                f"answered {status}, a status {self._what()} does not describe",
-                f"status {status}",
-            )
-        if validator is None:
-            return Finding(NAME, Compliance.PASS, self._ok(status))
-        body = run.facts.get("BODY")
-        if body is None:
-            return Finding(NAME, Compliance.NOT_APPLICABLE, "no body read in this run")
-        try:
-            data = body.json() if hasattr(body, "json") else json.loads(str(body))
-        except ValueError:
-            return Finding(NAME, Compliance.FAIL, f"the {status} answer is not JSON", "")
-        errors = list(validator.iter_errors(data))
-        if not errors:
-            return Finding(NAME, Compliance.PASS, self._ok(status))
-        worst = best_match(errors)
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in worst.absolute_path)
-        text = mask_cards(f"{('$' + where) if where else 'the body'}: {worst.message}")
-        if len(text) > 200:
-            text = text[:197] + "..."
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return Finding(
-            NAME,
-            Compliance.FAIL,
-            f"the {status} answer does not match {self._what()}: {text}{more}",
-            text,
-        )
-
-    def _validator_for(self, status: int) -> tuple[Validator | None, bool]:
-        if self.operation is None:  # a JSON Schema describes the successful answer
-            return self.schema, True
-        responses = self.operation.responses
-        for key in (str(status), f"{status // 100}XX", "DEFAULT"):
-            if key in responses:
-                return responses[key], True
-        return None, False
-
-    def _what(self) -> str:
-        if self.operation is not None:
-            return f"the contract {self.operation.label} in {Path(self.source).name}"
-        return Path(self.source).name
-
-    def _ok(self, status: object) -> str:
-        return f"the {status} answer matches {self._what()}"
 
 
 def _attach(block: ApiContract, site: Site) -> int:
@@ -174,16 +95,17 @@ def _attach(block: ApiContract, site: Site) -> int:
 
 
 def _policy(block: ApiContract, source: str, site: Site, target: Any) -> Policy | None:
+    contracts = _contracts()
     document = site.document(source)
     if block.json_schema is not None:
-        return ApiContractPolicy(source, schema=schema_validator(document))
+        return contracts.ApiContractPolicy(source, schema=contracts.schema_validator(document))
     request = target.spec.request(target.settings)
     if request is None:
         return None
-    operation = find_operation(
+    operation = contracts.find_operation(
         document, source, request.method, URL(request.url).path, block.operation
     )
-    return None if operation is None else ApiContractPolicy(source, operation=operation)
+    return None if operation is None else contracts.ApiContractPolicy(source, operation=operation)
 
 
 def _unattached(block: ApiContract, scope: str) -> str:

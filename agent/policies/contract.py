@@ -13,33 +13,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft4Validator, Draft202012Validator, validators
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, best_match
 from jsonschema.protocols import Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
+from agent.policies.base import RunView
+from agent.policies.documents import load_document
+from agent.redact import mask_cards
+from agent.results import Compliance, Finding
+
+NAME = "api_contract"
+
 _BASE = "urn:oversight:contract"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
-def load_document(path: str) -> Any:
-    """A JSON or YAML document; ValueError with a message a person can act on."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ValueError(f"cannot read the contract {path}: {reason}") from None
-    try:
-        return json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"the contract {path} is not valid JSON/YAML: {first}") from None
 
 
 def check_contract_file(path: str, *, openapi: bool) -> None:
@@ -181,3 +173,77 @@ def _matches(template: str, path: str, servers: Any) -> bool:
         if base and "{" not in base:
             bases.append(base)
     return any(re.fullmatch(re.escape(base) + pattern, path) for base in bases)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContractPolicy:
+    """Checks each run's JSON body against the contract; only masked text leaves it."""
+
+    source: str
+    schema: Validator | None = field(default=None, compare=False)
+    operation: Operation | None = field(default=None, compare=False)
+    name: str = NAME
+
+    def evaluate(self, run: RunView) -> Finding:
+        status = run.facts.get("STATUS")
+        if status is None:
+            return Finding(NAME, Compliance.NOT_APPLICABLE, "no answer to check in this run")
+        if self.operation is None and not 200 <= int(status) < 300:
+            return Finding(
+                NAME, Compliance.NOT_APPLICABLE, f"answered {status}; the schema describes 2xx"
+            )
+        validator, described = self._validator_for(int(status))
+        if not described:
+            if int(status) >= 500:
+                return Finding(
+                    NAME,
+                    Compliance.NOT_APPLICABLE,
+                    f"answered {status}, an outage rather than a contract change",
+                )
+            return Finding(
+                NAME,
+                Compliance.FAIL,
+                f"answered {status}, a status {self._what()} does not describe",
+                f"status {status}",
+            )
+        if validator is None:
+            return Finding(NAME, Compliance.PASS, self._ok(status))
+        body = run.facts.get("BODY")
+        if body is None:
+            return Finding(NAME, Compliance.NOT_APPLICABLE, "no body read in this run")
+        try:
+            data = body.json() if hasattr(body, "json") else json.loads(str(body))
+        except ValueError:
+            return Finding(NAME, Compliance.FAIL, f"the {status} answer is not JSON", "")
+        errors = list(validator.iter_errors(data))
+        if not errors:
+            return Finding(NAME, Compliance.PASS, self._ok(status))
+        worst = best_match(errors)
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in worst.absolute_path)
+        text = mask_cards(f"{('$' + where) if where else 'the body'}: {worst.message}")
+        if len(text) > 200:
+            text = text[:197] + "..."
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return Finding(
+            NAME,
+            Compliance.FAIL,
+            f"the {status} answer does not match {self._what()}: {text}{more}",
+            text,
+        )
+
+    def _validator_for(self, status: int) -> tuple[Validator | None, bool]:
+        if self.operation is None:  # a JSON Schema describes the successful answer
+            return self.schema, True
+        responses = self.operation.responses
+        for key in (str(status), f"{status // 100}XX", "DEFAULT"):
+            if key in responses:
+                return responses[key], True
+        return None, False
+
+    def _what(self) -> str:
+        if self.operation is not None:
+            return f"the contract {self.operation.label} in {Path(self.source).name}"
+        return Path(self.source).name
+
+    def _ok(self, status: object) -> str:
+        return f"the {status} answer matches {self._what()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -16,7 +17,15 @@ from agent.probers.shared import Shared
 from agent.results import Capacity, ProbeFailed
 from agent.vocabulary import PROBE_PHASES, Detail, Family
 
-__all__ = ["Endpoint", "ProbeContext", "ProbeFailed", "Prober", "ProberSpec", "Request"]
+__all__ = [
+    "Endpoint",
+    "ProbeContext",
+    "ProbeFailed",
+    "Prober",
+    "ProberSpec",
+    "Request",
+    "lazy",
+]
 
 
 @dataclass
@@ -76,6 +85,19 @@ class Request:
 
     method: str
     url: str  # as configured: may hold credentials, never shown as it is
+
+
+def lazy(module: str) -> Prober:
+    """The ``probe`` of ``module``, imported on the first run: a kind whose library is large
+    (gRPC, cryptography, dnspython) costs a config that does not use it nothing."""
+    loaded: list[Prober] = []
+
+    async def probe(config: Any, context: ProbeContext) -> None:
+        if not loaded:
+            loaded.append(importlib.import_module(module).probe)
+        await loaded[0](config, context)
+
+    return probe
 
 
 def _never(_: Any) -> bool:

@@ -7,8 +7,6 @@ import ssl
 import time
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from agent.conditions.facts import Fact, FactType
@@ -71,8 +69,12 @@ TlsFacts = (
 )
 
 
-def peer_chain(ssl_object: Any) -> list[x509.Certificate]:
-    """The peer's chain, leaf first: the verified chain when there is one, else as sent."""
+def peer_chain(ssl_object: Any) -> list[Any]:
+    """The peer's chain as cryptography's x509 certificates, leaf first: the verified chain
+    when there is one, else as sent. cryptography (8 MiB) is loaded here, on the first TLS
+    handshake, not with the agent: a config without TLS does not pay for it."""
+    from cryptography import x509
+
     inner = getattr(ssl_object, "_sslobj", ssl_object)
     for name in ("get_verified_chain", "get_unverified_chain"):
         getter = getattr(inner, name, None)
@@ -84,8 +86,12 @@ def peer_chain(ssl_object: Any) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(der)] if der else []
 
 
-def record_tls(ctx: ProbeContext, ssl_object: Any) -> list[x509.Certificate]:
-    """Record version, cipher and certificate facts of an established TLS session."""
+def record_tls(ctx: ProbeContext, ssl_object: Any) -> list[Any]:
+    """Record version, cipher and certificate facts of an established TLS session; the chain
+    (x509 certificates, leaf first)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     if ssl_object is None:
         return []
     version = ssl_object.version() or ""

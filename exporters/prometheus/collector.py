@@ -199,6 +199,8 @@ def agent_health(snap: Snapshot, out: Sink) -> None:
     out.add(n.RELOAD_SUCCESS_TIME, (), health.last_reload_success)
     stats = health.scheduler
     out.add(n.SCHEDULER_LAG, (), stats.lag_sum, buckets=cumulative(LAG_BUCKETS, stats.lag_counts))
+    lag = health.loop_lag
+    out.add(n.EVENT_LOOP_LAG, (), lag.total, buckets=cumulative(LAG_BUCKETS, lag.counts))
     for reason, count in stats.skipped.items():
         out.add(n.SCHEDULER_SKIPPED, (reason,), count)
     out.add(n.PROBES_IN_FLIGHT, (), stats.in_flight)

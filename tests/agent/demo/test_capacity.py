@@ -20,7 +20,7 @@ from agent.demo.capacity import (
     RateLimit,
     write_credentials,
 )
-from agent.probers.credential import read_certificate, read_token
+from agent.probers.credential_read import read_certificate, read_token
 from agent.probers.scrape import series_index
 
 DAY = 86400

@@ -182,9 +182,8 @@ async def test_openapi(
 
 
 async def test_openapi_nullable_and_refs_validate_a_good_answer(tmp_path: Path) -> None:
-    from agent.policies.api_contract import ApiContractPolicy
     from agent.policies.base import RunView
-    from agent.policies.contract import find_operation
+    from agent.policies.contract import ApiContractPolicy, find_operation
     from agent.probers.http_facts import Body
 
     for version in ("3.0.3", "3.1.0"):

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from agent import vocabulary as v
 from agent.probers.base import ProbeFailed
-from agent.probers.dns import SPEC, DnsProbe, system_nameserver
+from agent.probers.dns import SPEC, DnsProbe
+from agent.probers.dns_query import system_nameserver
 from agent.results import Reason
 from agent.vocabulary import Detail
 from tests.agent.probers.conftest import RunProbe

@@ -152,7 +152,7 @@ async def test_metadata_reaches_the_server_and_stays_out_of_messages(
 
 async def test_secret_metadata_echoed_in_details_is_redacted(run_probe: RunProbe) -> None:
     """A server that echoes the request back in an error never makes us repeat a secret."""
-    from agent.probers.grpc import _scrub
+    from agent.probers.grpc_check import _scrub
 
     assert _scrub("denied for Bearer abc123xyz", ("Bearer abc123xyz",)) == "denied for <redacted>"
 

@@ -14,7 +14,8 @@ from cryptography import x509
 from pydantic import ValidationError
 
 from agent import vocabulary as v
-from agent.probers.tls import SPEC, TlsProbe, hostname_matches
+from agent.probers.tls import SPEC, TlsProbe
+from agent.probers.tls_check import hostname_matches
 from agent.results import Reason, Result
 from tests.agent.probers.conftest import RunProbe
 from tests.peers.tls_servers import OTHER_NAME, SERVICE_NAME, TlsPki, serve, silent
