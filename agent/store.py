@@ -20,6 +20,7 @@ class ProbeTotals:
     bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     duration_sum: float = 0.0
     exemplar: tuple[str, float, float] | None = None  # trace id, value, unix time
+    step_failures: dict[str, int] = field(default_factory=dict)  # a flow's steps that ran
 
     def add(self, result: Result) -> None:
         if result.success:
@@ -31,6 +32,10 @@ class ProbeTotals:
         self.duration_sum += result.duration
         if result.trace_id:
             self.exemplar = (result.trace_id, result.duration, result.started)
+        for step in result.steps:
+            self.step_failures[step.name] = self.step_failures.get(step.name, 0) + (
+                not step.success
+            )
 
     @property
     def runs(self) -> int:

@@ -34,6 +34,7 @@ class Signal:
     unit: str
     higher_is_worse: bool
     read: Callable[[Observed], Iterable[tuple[str, float]]]
+    describe: Callable[[Breach], str] | None = None  # a breach in words, when not a level
 
     def format(self, value: float) -> str:
         """A value as people read it: ``412ms``, ``5d``, ``85%``."""
@@ -58,6 +59,10 @@ def _utilisation(observed: Observed) -> Iterable[tuple[str, float]]:
     return ((c.resource, u) for c in observed.capacity if (u := c.utilisation) is not None)
 
 
+def _reported(_: Observed) -> Iterable[tuple[str, float]]:
+    return ()  # the target reports the breach itself (a plugin's exit code): nothing to read
+
+
 SIGNALS: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -65,6 +70,10 @@ SIGNALS: dict[str, Signal] = {
         Signal("cert_expiry", "seconds", False, _cert_expiry),
         Signal("utilisation", "ratio", True, _utilisation),
         Signal("credential_expiry", "seconds", False, _credential_expiry),
+        # A Nagios-style check's own verdict: exit 1 is a warning (agent/probers/command.py).
+        Signal(
+            "check", "state", True, _reported, lambda b: f"check {b.severity} (exit {b.value:g})"
+        ),
     )
 }
 

@@ -133,6 +133,10 @@ PROBE_DURATION_HISTOGRAM = _probe(
     "oversight_probe_duration_seconds", "Distribution of probe run durations.", type="histogram"
 )
 PROBE_INFO = _probe("oversight_probe_info", "What a probe checks.", "kind", "target")
+PROBE_ATTEMPTS = _probe(
+    "oversight_probe_attempts",
+    "Attempts the last run took (1 unless a retry was needed); only probes with retries.",
+)
 PROBE_LAST_RUN = _probe(
     "oversight_probe_last_run_timestamp_seconds", "When the last run started, unix seconds."
 )
@@ -236,6 +240,40 @@ AGENT_READY = Family(
     "gauge",
     "Whether the agent is ready: config loaded, first round done.",
     (),
+)
+
+# Flows (agent/probers/flow.py): one series of each per step. A step that did not run (an
+# earlier one failed) has no success and duration series in that run; step_integration is the
+# pattern/integration the step calls.
+FLOW_STEP_SUCCESS = _probe(
+    "oversight_flow_step_success",
+    "Whether the step succeeded in the last run of the flow (absent: it did not run).",
+    "step",
+    "step_integration",
+)
+FLOW_STEP_DURATION = _probe(
+    "oversight_flow_step_duration_seconds",
+    "How long the step took in the last run of the flow, every request of it included.",
+    "step",
+)
+FLOW_STEP_FAILURES = _probe(
+    "oversight_flow_step_failures",
+    "Runs of the flow that failed at this step.",
+    "step",
+    type="counter",
+)
+
+# Commands (agent/probers/command.py): the Nagios plugin contract.
+COMMAND_STATUS = _value(
+    "command_status",
+    "The check's state from its exit code: 0 ok, 1 warning, 2 critical, 3 unknown.",
+    name="oversight_command_status",
+)
+COMMAND_PERFDATA = _probe(
+    "oversight_command_perfdata",
+    "A performance value the check reported, in base units (seconds, bytes, ratio).",
+    "label",
+    "unit",
 )
 
 # Capacity (Result.capacity): how much of each resource a probe saw used, and of how much.

@@ -160,7 +160,8 @@ class StateTracker:
                 down.append(f"{probe.name}: {detail}")
             elif result.breaches:
                 texts = [describe_breach(b) for b in result.breaches]
-                degraded.append(f"{probe.name}: {', '.join(texts)}")
+                said = f": {result.message}" if result.message else ""  # a plugin's own words
+                degraded.append(f"{probe.name}: {', '.join(texts)}{said}")
         if down:
             return State.DOWN, "; ".join(down)
         if unknown:
@@ -237,6 +238,8 @@ def _count_since(times: deque[float], since: float) -> int:
 def describe_breach(breach: Breach) -> str:
     """``latency warning (406ms vs 250ms)``: the signal, how bad, the value against its level."""
     signal = signal_of(breach.signal)
+    if signal is not None and signal.describe is not None:
+        return signal.describe(breach)
 
     def fmt(value: float) -> str:
         return signal.format(value) if signal else f"{value:g}"

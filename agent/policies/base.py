@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.probers.base import ProberSpec
+from agent.probers.base import ProberSpec, Response
 from agent.results import Compliance, Finding
 from agent.vocabulary import Detail, Family
 
@@ -23,12 +23,22 @@ PASS, FAIL, NA = Compliance.PASS, Compliance.FAIL, Compliance.NOT_APPLICABLE
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """What a policy may read of a finished run (the body stays in facts, never stored)."""
+    """What a policy may read of a finished run (bodies stay in facts, never stored).
+
+    ``responses`` are the answers the run received, each with the request that asked for it:
+    one for an http probe (its facts are the run's), one per completed step for a flow.
+    Policies that judge answers read them all.
+    """
 
     success: bool
     facts: Mapping[str, Any]
     values: Mapping[Family, float]
     info: Mapping[Detail, str]
+    responses: tuple[Response, ...] = ()
+
+    def answers(self) -> tuple[Response, ...]:
+        """The responses, or the run's facts as its one answer when none were listed."""
+        return self.responses or (Response(None, self.facts),)
 
 
 class Policy(Protocol):

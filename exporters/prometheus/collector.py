@@ -165,6 +165,8 @@ class SnapshotCollector:
                     le, cumulative = buckets[index][:2]
                     buckets[index] = (le, cumulative, Exemplar({"trace_id": trace_id}, value, at))
                 out.add(n.PROBE_DURATION_HISTOGRAM, labels, totals.duration_sum, buckets=buckets)
+                for step, count in totals.step_failures.items():
+                    out.add(n.FLOW_STEP_FAILURES, (*labels, step), count)
             result = snap.latest.get(probe.id)
             if result is None:
                 continue
@@ -178,6 +180,10 @@ class SnapshotCollector:
                 out.add(phases, (*labels, phase), seconds)
             for family, value in result.values:
                 out.add(family, labels, value)
+            for item in result.series:  # families with labels of their own (a flow's steps)
+                out.add(item.family, (*labels, *item.labels), item.value)
+            if probe.retries:
+                out.add(n.PROBE_ATTEMPTS, labels, result.attempts)
             for capacity in result.capacity:  # capacity: self-contained, may move as a block
                 unit_labels = (*labels, capacity.resource, capacity.unit)
                 if capacity.used is not None:
