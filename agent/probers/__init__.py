@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from agent.probers import credential, dns, grpc, host, http, process, scrape, tcp, tls
+from agent.probers import (
+    credential,
+    dns,
+    flow,
+    grpc,
+    host,
+    http,
+    process,
+    scrape,
+    tcp,
+    tls,
+)
 from agent.probers.base import ProberSpec
 
 REGISTRY: dict[str, ProberSpec] = {
@@ -17,5 +28,6 @@ REGISTRY: dict[str, ProberSpec] = {
         process.SPEC,
         scrape.SPEC,
         credential.SPEC,
+        flow.SPEC,
     )
 }
