@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.probers import (
+    command,
     credential,
     dns,
     flow,
@@ -29,5 +30,6 @@ REGISTRY: dict[str, ProberSpec] = {
         scrape.SPEC,
         credential.SPEC,
         flow.SPEC,
+        command.SPEC,
     )
 }

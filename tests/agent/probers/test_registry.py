@@ -167,6 +167,14 @@ async def _flow(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> l
     return [await run("flow", {"steps": steps})]
 
 
+@scenario("command")
+async def _command(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> list[Result]:
+    script = tmp / "check_ok"
+    script.write_text("#!/bin/sh\necho 'OK - fine | time=12ms;100;200;0; size=2KB'\n")
+    script.chmod(0o755)
+    return [await run("command", {"argv": [str(script)]})]
+
+
 @scenario("credential")
 async def _credential(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> list[Result]:
     cert, key, _ = client_cert(trustme.CA(), tmp, issued_days_ago=10, expires_in_days=80)
