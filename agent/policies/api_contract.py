@@ -8,7 +8,8 @@ must be in it). The document is read once per plan (see agent/policies/contract.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
 from agent.fields import Name
-from agent.policies.base import Block, Policy, PolicySpec, RunView, Site
+from agent.policies.base import Block, Policy, PolicySpec, RunView, Site, combine
 from agent.policies.contract import (
     Operation,
     check_contract_file,
@@ -71,15 +72,33 @@ class ApiContract(Block):
 
 @dataclass(frozen=True, slots=True)
 class ApiContractPolicy:
-    """Checks each run's JSON body against the contract; only masked text leaves it."""
+    """Checks each run's JSON body against the contract; only masked text leaves it.
+
+    ``steps`` gives each step of a flow the operation it calls; a step the contract does not
+    describe is not judged.
+    """
 
     source: str
     schema: Validator | None = field(default=None, compare=False)
     operation: Operation | None = field(default=None, compare=False)
+    steps: Mapping[str, Operation] = field(default_factory=dict, compare=False)
     name: str = NAME
 
     def evaluate(self, run: RunView) -> Finding:
-        status = run.facts.get("STATUS")
+        if not self.steps:
+            return combine([(answer, self._judge(answer.facts)) for answer in run.answers()])
+        judged = [
+            (answer, replace(self, operation=operation, steps={})._judge(answer.facts))
+            for answer in run.answers()
+            if answer.request is not None
+            and (operation := self.steps.get(answer.request.step)) is not None
+        ]
+        if not judged:
+            return Finding(NAME, Compliance.NOT_APPLICABLE, "no step the contract describes ran")
+        return combine(judged)
+
+    def _judge(self, facts: Mapping[str, Any]) -> Finding:
+        status = facts.get("STATUS")
         if status is None:
             return Finding(NAME, Compliance.NOT_APPLICABLE, "no answer to check in this run")
         if self.operation is None and not 200 <= int(status) < 300:
@@ -102,7 +121,7 @@ class ApiContractPolicy:
             )
         if validator is None:
             return Finding(NAME, Compliance.PASS, self._ok(status))
-        body = run.facts.get("BODY")
+        body = facts.get("BODY")
         if body is None:
             return Finding(NAME, Compliance.NOT_APPLICABLE, "no body read in this run")
         try:
@@ -154,19 +173,23 @@ def _attach(block: ApiContract, site: Site) -> int:
             "a schema describes one response: name the probes it is for (api_contract.probes)",
         )
         return 0
-    names = block.probes or tuple(
-        t.name for t in site.targets if t.spec.request(t.settings) is not None
-    )
+    names = block.probes or tuple(t.name for t in site.targets if t.spec.all_requests(t.settings))
     count = 0
     for target in site.named(NAME, names):
+        if block.json_schema is not None and target.spec.request(target.settings) is None:
+            site.problem(
+                NAME,
+                "probes",
+                f"a schema describes one response; {target.name} sends several: "
+                "describe them in an OpenAPI document (api_contract.openapi)",
+            )
+            continue
         policy = _policy(block, source, site, target)
         if policy is None:
             if block.probes:  # named: it must be in the contract
-                request = target.spec.request(target.settings)
-                method, path = (request.method, URL(request.url).path) if request else ("", "")
-                site.problem(
-                    NAME, "probes", f"no operation for {method} {path} ({target.name}) in {source}"
-                )
+                requests = target.spec.all_requests(target.settings)
+                said = ", ".join(f"{r.method} {URL(r.url).path}" for r in requests)
+                site.problem(NAME, "probes", f"no operation for {said} ({target.name}) in {source}")
             continue
         site.attach(target, policy)
         count += 1
@@ -178,12 +201,22 @@ def _policy(block: ApiContract, source: str, site: Site, target: Any) -> Policy 
     if block.json_schema is not None:
         return ApiContractPolicy(source, schema=schema_validator(document))
     request = target.spec.request(target.settings)
-    if request is None:
-        return None
-    operation = find_operation(
-        document, source, request.method, URL(request.url).path, block.operation
-    )
-    return None if operation is None else ApiContractPolicy(source, operation=operation)
+    if request is not None:
+        operation = find_operation(
+            document, source, request.method, URL(request.url).path, block.operation
+        )
+        return None if operation is None else ApiContractPolicy(source, operation=operation)
+    steps = {
+        r.step: operation
+        for r in target.spec.all_requests(target.settings)
+        if (
+            operation := find_operation(
+                document, source, r.method, URL(r.url).path, block.operation
+            )
+        )
+        is not None
+    }
+    return ApiContractPolicy(source, steps=steps) if steps else None
 
 
 def _unattached(block: ApiContract, scope: str) -> str:

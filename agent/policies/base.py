@@ -41,6 +41,28 @@ class RunView:
         return self.responses or (Response(None, self.facts),)
 
 
+def combine(judged: Sequence[tuple[Response, Finding]]) -> Finding:
+    """One finding from those of each answer of a run: a failure anywhere wins, then a pass.
+
+    A one-answer run's finding is returned as it is; a flow's reasons are prefixed with the
+    step each is about, so the finding says where.
+    """
+    if len(judged) == 1 and not _step(judged[0][0]):
+        return judged[0][1]
+    for status in (FAIL, PASS, NA):
+        found = [(r, f) for r, f in judged if f.status is status]
+        if found:
+            first = found[0][1]
+            reason = "; ".join(f"{_step(r)}{f.reason}" for r, f in found)
+            return Finding(first.policy, status, reason, first.evidence)
+    raise ValueError("no answer was judged")
+
+
+def _step(response: Response) -> str:
+    step = response.request.step if response.request is not None else ""
+    return f"{step}: " if step else ""
+
+
 class Policy(Protocol):
     """Judges one finished run of one probe; the texts of its Finding are safe to store."""
 
@@ -103,7 +125,7 @@ class Site(Protocol):
     def targets(self) -> Sequence[Target]: ...
 
     def named(self, policy: str, names: Sequence[str]) -> list[Target]:
-        """The named probes that send one HTTP request; any other name is a config problem."""
+        """The named probes that send HTTP requests; any other name is a config problem."""
         ...
 
     def attach(self, target: Target, policy: Policy) -> None: ...
