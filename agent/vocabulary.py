@@ -181,8 +181,9 @@ INTEGRATION_FLAPPING = Family(
 INTEGRATION_ROOT_CAUSE = Family(
     "oversight_integration_root_cause",
     "gauge",
-    "Present (1) while the integration is impacted: root_cause is the down dependency "
-    "(pattern/integration) that explains its failure.",
+    "Present (1) while the integration is impacted, root_cause being the down dependency "
+    "(pattern/integration) that explains its failure, or down because a flow step fails at "
+    "another integration, root_cause being that one.",
     (*INTEGRATION_LABELS, "root_cause"),
 )
 INTEGRATION_DEPENDS_ON = Family(
