@@ -14,6 +14,7 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from agent.demo import payments
 from agent.demo.capacity import Pool, RateLimit, write_credentials
 from agent.demo.config import agent_config, to_yaml
 from agent.demo.contracts import TOKEN, write_demo_files
@@ -37,7 +38,9 @@ class Fault:
     ``latency`` seconds are added to every answer; ``status`` replaces every HTTP answer with
     that code and ``{"status": "DOWN"}``; ``down`` closes the listeners (connects are refused);
     ``near_expiry`` serves a certificate that expires in ~5 days; ``pool_leak`` loses that many
-    database connections a second, never returned (clearing it restarts the pool).
+    database connections a second, never returned (clearing it restarts the pool);
+    ``stale_tokens`` signs account tokens with a key the payment processor does not know
+    (agent/demo/payments.py): healthy by every check but a transaction's.
     """
 
     latency: float = 0.0
@@ -45,6 +48,7 @@ class Fault:
     down: bool = False
     near_expiry: bool = False
     pool_leak: float = 0.0
+    stale_tokens: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -70,13 +74,17 @@ class Service:
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._issue(near_expiry=False)
         self.pool = Pool(spec.pool) if spec.pool else None
+        self.payments = payments.PaymentBook()
         self._rate_limit = RateLimit(spec.rate_limit) if spec.rate_limit else None
         app = web.Application(middlewares=[self._quota, self._headers, self._faults])
         app.router.add_get("/health", self._health)
         if self.pool is not None:
             app.router.add_get("/metrics", self._metrics)
         for route in spec.routes:
-            app.router.add_route(route.method, route.path, _business(route))
+            answer = (
+                _business(route) if route.action is None else payments.handler(route.action, self)
+            )
+            app.router.add_route(route.method, route.path, _guarded(route, answer))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         self._site: web.TCPSite | None = None
         self._line: asyncio.Server | None = None
@@ -87,6 +95,10 @@ class Service:
     @property
     def fault(self) -> Fault:
         return self._fault
+
+    @property
+    def stale_tokens(self) -> bool:
+        return self._fault.stale_tokens
 
     @property
     def url(self) -> str:
@@ -229,11 +241,21 @@ class Service:
 
 
 def _business(route: Route) -> Handler:
-    async def handle(request: web.Request) -> web.Response:
-        token = request.headers.get("Authorization")
-        if route.protected and route.enforces_auth and token != f"Bearer {TOKEN}":
-            return web.json_response({"error": "unauthorized"}, status=401)
+    async def handle(request: web.Request) -> web.StreamResponse:
         return web.json_response({**route.body, **request.match_info}, status=route.status)
+
+    return handle
+
+
+def _guarded(route: Route, answer: Handler) -> Handler:
+    """A protected route refuses a request without the demo token, unless it forgets to."""
+    if not (route.protected and route.enforces_auth):
+        return answer
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return await answer(request)
 
     return handle
 
