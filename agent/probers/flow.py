@@ -21,7 +21,7 @@ from yarl import URL
 from agent import vocabulary as v
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec, Request, Response, StepSpan
 from agent.probers.flow_model import FlowProbe, FlowStep, called, describe, problems
-from agent.probers.flow_values import capture_reason, extract, render
+from agent.probers.flow_values import capture_reason, extract, render, url_forms
 from agent.probers.http_exchange import exchange
 from agent.redact import redact_url
 from agent.results import ConditionOutcome, Labelled, Reason, StepResult
@@ -133,7 +133,7 @@ def _capture(
             return
         values[name] = value
         if not capture.public:
-            ctx.secrets.add(value)
+            ctx.secrets.update(url_forms(value))  # an error may quote the URL it went to
         state.captured.append((name, value if capture.public else None))
 
 

@@ -1,15 +1,19 @@
 """Values a flow carries between steps: taken from one step's answer, put into the next request.
 
-A captured value goes into a URL percent-encoded (a token with ``/`` or ``&`` stays one path
-segment or query value) and into headers and bodies as it is; a value with a line break
-cannot go into a header, so that step fails rather than send a forged header.
+A captured value goes into a URL percent-encoded but for its slashes (a token with ``&``, ``?``
+or spaces stays one value; a captured path stays a path) and into headers and bodies as it is;
+a value with a line break cannot go into a header, so that step fails rather than send a
+forged header.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
+
+from yarl import URL
 
 from agent.conditions.evaluate import json_text
 from agent.probers.base import ProbeFailed
@@ -32,11 +36,27 @@ def render(step: FlowStep, values: Mapping[str, str]) -> FlowStep:
         headers[name] = value
     return step.model_copy(
         update={
-            "url": _fill(step.url, values, lambda v: quote(v, safe="-._~")),
+            "url": _fill(step.url, values, in_url),
             "headers": headers,
             "body": None if step.body is None else _fill(step.body, values, lambda v: v),
         }
     )
+
+
+def in_url(value: str) -> str:
+    """A value as it goes into a URL: percent-encoded but for its slashes."""
+    return quote(value, safe="/-._~")
+
+
+def url_forms(value: str) -> set[str]:
+    """Every form ``value`` may take in a URL once sent (yarl decodes what a path or query
+    allows as it is), so that a message quoting the URL is scrubbed of it too."""
+    quoted = in_url(value)
+    forms = {value, quoted}
+    with contextlib.suppress(ValueError):
+        forms.add(URL("http://h/" + quoted).raw_path[1:])
+        forms.add(URL("http://h/?q=" + quoted).raw_query_string[2:])
+    return forms
 
 
 def _fill(text: str, values: Mapping[str, str], encode: Any) -> str:

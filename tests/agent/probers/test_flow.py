@@ -307,3 +307,28 @@ async def test_each_step_sends_its_own_trace_context(
     assert result.success
     seen = services.ledger.seen["client"][0]
     assert seen["traceparent"] == run  # untraced steps carry the run's context
+
+
+async def test_a_secret_is_scrubbed_in_the_form_it_took_in_a_url(run_probe: RunProbe) -> None:
+    token = "s3cr3t+t0ken/with=signs"
+
+    async def issue(_: web.Request) -> web.Response:
+        return web.json_response({"token": token})
+
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.path_qs)
+
+    app = web.Application()
+    app.router.add_get("/token", issue)
+    app.router.add_get("/loop/{rest:.*}", loop)
+    async with serve(app) as peer:
+        steps = [
+            {"name": "issue", "url": peer.url("/token"), "capture": {"token": {"json": "token"}}},
+            {"name": "use", "url": peer.url("/loop/${flow.token}?x=1")},
+        ]
+        result = await run_probe("flow", {"steps": steps})
+    assert result.reason is Reason.REDIRECT_LIMIT
+    assert (
+        result.message
+        == f"step use (None): redirect loop back to {peer.url('/loop/<redacted>?x=1')}"
+    )

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from agent.reporting.report import from_agent, render
+from agent.reporting.report import from_agent, from_config, render
 from tests.agent.probers.test_flow import (
     ACCOUNT,
     CLIENT,
@@ -164,3 +165,15 @@ async def test_the_flows_api_refuses_a_bad_period(
     agent = await start_agent(agent_config(services))
     status, text = await agent.get("/api/v1/flows?since=yesterday-ish")
     assert status == 400 and "error" in json.loads(text)
+
+
+async def test_a_report_from_one_pass_has_each_flow_once(
+    services: Services, tmp_path: Path
+) -> None:
+    path = tmp_path / "oversight.yaml"
+    path.write_text(agent_config(services))
+    document = await from_config(path, 3600)
+    [flow] = document["workflows"]
+    assert (flow["probe"], flow["runs"], flow["successes"]) == (FLOW, 1, 1)
+    assert [s["runs"] for s in flow["steps"]] == [1, 1, 1, 1]
+    assert "Fails most at:** no step failed" in render(document, "md")
