@@ -17,8 +17,9 @@ from aiohttp import web
 from agent.demo import payments
 from agent.demo.capacity import Pool, RateLimit, write_credentials
 from agent.demo.config import agent_config, to_yaml
-from agent.demo.contracts import TOKEN, write_demo_files
-from agent.demo.topology import IntegrationSpec, Route, integrations
+from agent.demo.contracts import write_demo_files
+from agent.demo.routes import route_handler
+from agent.demo.topology import IntegrationSpec, integrations
 
 log = logging.getLogger("oversight.demo")
 
@@ -81,10 +82,7 @@ class Service:
         if self.pool is not None:
             app.router.add_get("/metrics", self._metrics)
         for route in spec.routes:
-            answer = (
-                _business(route) if route.action is None else payments.handler(route.action, self)
-            )
-            app.router.add_route(route.method, route.path, _guarded(route, answer))
+            app.router.add_route(route.method, route.path, route_handler(route, self))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         self._site: web.TCPSite | None = None
         self._line: asyncio.Server | None = None
@@ -238,26 +236,6 @@ class Service:
         finally:
             self._line_writers.discard(writer)
             writer.close()
-
-
-def _business(route: Route) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return web.json_response({**route.body, **request.match_info}, status=route.status)
-
-    return handle
-
-
-def _guarded(route: Route, answer: Handler) -> Handler:
-    """A protected route refuses a request without the demo token, unless it forgets to."""
-    if not (route.protected and route.enforces_auth):
-        return answer
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return web.json_response({"error": "unauthorized"}, status=401)
-        return await answer(request)
-
-    return handle
 
 
 class DemoServices(Mapping[str, Service]):
