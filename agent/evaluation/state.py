@@ -229,6 +229,8 @@ class StateTracker:
                 cause, culprit_down = self._culprit(memory.blamed)
                 # down: only the flow sees the fault, whose integration is named, not down
                 state = State.IMPACTED if culprit_down else State.DOWN
+                if cause == key:  # the called one depends on this one: no one else to blame
+                    cause, state = None, State.DOWN
             elif cause is not None:
                 state = State.IMPACTED
             if state is State.IMPACTED:

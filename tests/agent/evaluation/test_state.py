@@ -249,3 +249,15 @@ def test_a_flow_failing_at_its_own_step_is_simply_down() -> None:
     world.tracker.observe(own, world.now)
     status = world.tracker.status("bill_pay/workflow")
     assert (status.state, status.root_cause) == (State.DOWN, None)
+
+
+def test_a_flow_blaming_an_integration_that_depends_on_its_own_is_simply_down() -> None:
+    text = FLOW_CONFIG.replace(
+        "        depends_on: [account/ledger]", "        depends_on: [bill_pay/workflow]"
+    )
+    world = World(text)
+    world.feed("account/service", False)  # down, and it depends on the workflow
+    feed_flow(world, "account/service")
+    status = world.tracker.status("bill_pay/workflow")
+    assert (status.state, status.root_cause) == (State.DOWN, None)
+    assert world.tracker.status("account/service").root_cause == "bill_pay/workflow"
