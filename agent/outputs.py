@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from agent.evaluation.compliance import Change
 from agent.evaluation.state import Transition
 from agent.plan import Plan, ProbePlan
+from agent.probers.base import StepTracer
 from agent.results import Result
 
 log = logging.getLogger("oversight.outputs")
@@ -34,6 +35,11 @@ class RunTrace(Protocol):
     @property
     def context(self) -> Any: ...  # the kept span's context, for exemplars
 
+    @property
+    def step(self) -> StepTracer | None:
+        """Starts a child span per step of a multi-step run (a flow), or None."""
+        ...
+
     def finish(self, result: Result) -> Result:
         """End the run's span; the Result keeps its trace id only if the span is exported."""
         ...
@@ -43,6 +49,7 @@ class _NoTrace:
     headers: Mapping[str, str] = {}
     trace_id: str | None = None
     context: Any = None
+    step: StepTracer | None = None
 
     def finish(self, result: Result) -> Result:
         return result

@@ -36,6 +36,8 @@ class ProbePlan:
     policies: tuple[Policy, ...] = ()  # compliance policies judged on every run
     derived_from: str | None = None  # the probe a compliance check was derived from
     histogram: bool = False  # export its run-duration histogram
+    retries: int = 0  # more attempts after a failed one, inside the same timeout
+    retry_backoff: float = 0.0  # seconds before the first retry, doubled before each next
 
     @property
     def labels(self) -> tuple[str, str, str, str]:
@@ -59,6 +61,7 @@ class IntegrationPlan:
     depends_on: tuple[str, ...]
     probes: tuple[str, ...]  # probe ids (derived compliance checks are not among them)
     availability_objective: float  # e.g. 0.999
+    calls: tuple[str, ...] = ()  # other integrations its probes call (a flow's steps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ class Reason(StrEnum):
     TOO_LARGE = "too_large"
     REDIRECT_LIMIT = "redirect_limit"
     CONDITION_FAILED = "condition_failed"
+    CHECK_UNKNOWN = "check_unknown"  # a Nagios-style check could not tell (exit 3, or no run)
     INTERNAL_ERROR = "internal_error"
 
 
@@ -77,6 +78,7 @@ class Finding:
     status: Compliance
     reason: str = ""
     evidence: str = ""
+    subject: str | None = None  # pattern/name it is about, when not the probe's own (a flow step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +99,43 @@ class Capacity:
 
 
 @dataclass(frozen=True, slots=True)
+class Labelled:
+    """A value of a family whose series carry labels beyond the probe's: a flow step's
+    duration (``step``), a plugin's perfdata (``label``, ``unit``). ``labels`` are those
+    extra values, in the family's label order."""
+
+    family: Family
+    labels: tuple[str, ...]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step of a multi-step run (a flow) as it went. Steps after a failing one did not
+    run and have no StepResult; texts are scrubbed like the run's message."""
+
+    name: str
+    integration: str | None  # pattern/name the step calls; None: the probe's own
+    success: bool
+    started: float  # seconds from the start of the run
+    duration: float  # seconds, every request of the step (a polling step makes several)
+    reason: Reason | None = None
+    message: str = ""
+    status: int | None = None  # HTTP status of its last response, if one came
+    requests: int = 1
+    conditions: tuple[ConditionOutcome, ...] = ()
+    captured: tuple[tuple[str, str | None], ...] = ()  # name -> value, None when secret
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What one run of one probe saw. Built once by the runner, never changed after.
 
     ``values`` holds the numbers it recorded, by family (``HTTP_STATUS_CODE`` is
     ``probe_http_status_code``); ``info`` holds short strings, some of them ``*_info`` labels.
+    With retries, ``attempts`` counts the tries and what is recorded is the last one's, while
+    ``duration`` covers them all. ``cause`` names the integration a flow's failing step
+    called, so the state names the real culprit.
     """
 
     probe_id: str
@@ -118,6 +152,10 @@ class Result:
     trace_id: str | None = None
     capacity: tuple[Capacity, ...] = ()
     findings: tuple[Finding, ...] = ()
+    attempts: int = 1  # runs of the prober: more than one when a retry was needed
+    steps: tuple[StepResult, ...] = ()
+    series: tuple[Labelled, ...] = ()
+    cause: str | None = None  # pattern/name a failure is attributed to, when not the probe's own
 
     def value(self, family: Family) -> float | None:
         for key, value in self.values:

@@ -3,23 +3,26 @@
 The deadline covers DNS, connect, TLS and body together: per-read timeouts do not stop a
 server that trickles a byte a second. A target's fault arrives as ``ProbeFailed``; anything
 else is our bug, logged with its traceback and reported as ``internal_error``. Nothing a
-target does escapes this function.
+target does escapes this function. Retries, when a probe has them, happen inside the same
+deadline: a run is one run however many attempts it took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.conditions.evaluate import Condition
 from agent.plan import Plan, ProbePlan
 from agent.policies.base import Policy, RunView
 from agent.probers import REGISTRY
-from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
+from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec, Response, StepTracer
 from agent.probers.shared import Shared
+from agent.redact import Redactor
 from agent.results import Compliance, ConditionOutcome, Finding, Reason, Result
 from agent.thresholds import Observed, ThresholdRule, check_all
 
@@ -31,9 +34,10 @@ async def run_probe(
     log: logging.LoggerAdapter[logging.Logger] | None = None,
     trace_headers: Mapping[str, str] | None = None,
     trace_id: str | None = None,
+    tracer: StepTracer | None = None,
 ) -> Result:
-    """One run of a planned probe as the agent makes it: its kind, deadline, conditions,
-    thresholds and policies. Never raises for a target's fault."""
+    """One run of a planned probe as the agent makes it: its kind, deadline, retries,
+    conditions, thresholds and policies. Never raises for a target's fault."""
     return await execute(
         REGISTRY[probe.kind],
         probe.settings,
@@ -46,6 +50,10 @@ async def run_probe(
         trace_headers=trace_headers,
         trace_id=trace_id,
         policies=probe.policies,
+        retries=probe.retries,
+        backoff=probe.retry_backoff,
+        tracer=tracer,
+        integration=probe.integration_key,
     )
 
 
@@ -64,6 +72,14 @@ async def run_once(plan: Plan) -> dict[str, Result]:
         await shared.close()
 
 
+@dataclasses.dataclass(slots=True)
+class _Attempt:
+    ctx: ProbeContext
+    reason: Reason | None = None
+    message: str = ""
+    outcomes: tuple[ConditionOutcome, ...] = ()
+
+
 async def execute(
     kind: ProberSpec,
     config: Any,
@@ -77,68 +93,145 @@ async def execute(
     trace_headers: Mapping[str, str] | None = None,
     trace_id: str | None = None,
     policies: Sequence[Policy] = (),
+    retries: int = 0,
+    backoff: float = 0.0,
+    tracer: StepTracer | None = None,
+    integration: str | None = None,
 ) -> Result:
-    """Run ``kind.probe`` once; always returns within ``timeout`` plus scheduling slack."""
+    """Run ``kind.probe`` (again after a failure, up to ``retries`` more times, waiting
+    ``backoff`` seconds doubled at each retry); always returns within ``timeout`` plus
+    scheduling slack. A retry starts only if its pause ends before the deadline.
+
+    ``integration`` is the probe's own (pattern/name): findings and a failure's cause name
+    another integration only when a step of the run called another one.
+    """
     log = log or logging.LoggerAdapter(logging.getLogger("oversight.probe"), {"probe": probe_id})
     started_wall = time.time()
     started = time.monotonic()
-    ctx = ProbeContext(
-        deadline=started + timeout,
-        log=log,
-        shared=shared or Shared(),
-        trace_headers=trace_headers or {},
-    )
-    reason: Reason | None = None
-    message = ""
-    outcomes: tuple[ConditionOutcome, ...] = ()
-    try:
-        async with asyncio.timeout(timeout):
-            await kind.probe(config, ctx)
-    except TimeoutError:
-        reason, message = Reason.TIMEOUT, f"no answer within {timeout:g}s"
-        if ctx.phases:
-            message += f" (during {next(reversed(ctx.phases))})"
-    except ProbeFailed as failed:
-        reason, message = failed.reason, failed.message
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.exception("probe %s raised; reported as internal_error", probe_id)
-        reason, message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
-    duration = time.monotonic() - started
-    if reason is None:
-        ctx.facts["RESPONSE_TIME"] = duration
-        outcomes = tuple(c.evaluate(ctx.facts) for c in conditions)
-        first_failed = next(
-            (c for c, o in zip(conditions, outcomes, strict=True) if not o.success), None
+    shared = shared or Shared()
+    secrets: set[str] = set()
+    attempts = 0
+    while True:
+        attempts += 1
+        ctx = ProbeContext(
+            deadline=started + timeout,
+            log=log,
+            shared=shared,
+            trace_headers=trace_headers or {},
+            tracer=tracer,
         )
-        if first_failed is not None:
-            reason = first_failed.reason
-            message = "; ".join(o.observed for o in outcomes if not o.success)
+        attempt = await _attempt(kind, config, ctx, conditions, timeout, probe_id)
+        secrets |= ctx.secrets
+        if attempt.reason in (None, Reason.TIMEOUT) or attempts > retries:
+            break
+        pause = backoff * 2 ** (attempts - 1)
+        if ctx.remaining() <= pause:
+            break
+        log.debug("probe %s attempt %d failed (%s); retrying", probe_id, attempts, attempt.reason)
+        await asyncio.sleep(pause)
+    duration = time.monotonic() - started
+    reason, scrub = attempt.reason, Redactor(secrets).scrub if secrets else None
     findings: tuple[Finding, ...] = ()
     if policies:
-        view = RunView(reason is None, ctx.facts, ctx.values, ctx.info)
-        findings = tuple(_safely(policy, view, log) for policy in policies)
-    return Result(
+        responses = _responses(kind, config, ctx)
+        view = RunView(reason is None, ctx.facts, ctx.values, ctx.info, responses)
+        findings = _judge(policies, view, log, integration)
+    result = Result(
         probe_id=probe_id,
         started=started_wall,
         duration=duration,
         success=reason is None,
         reason=reason,
-        message=message,
+        message=attempt.message if reason is not None else ctx.message,
         phases=tuple(ctx.phases.items()),
         values=tuple(ctx.values.items()),
         info=tuple(ctx.info.items()),
-        conditions=outcomes,
+        conditions=attempt.outcomes,
         breaches=(
-            check_all(thresholds, Observed(duration, ctx.values, ctx.capacity))
+            (*ctx.breaches, *check_all(thresholds, Observed(duration, ctx.values, ctx.capacity)))
             if reason is None
             else ()
         ),
         trace_id=trace_id,
         capacity=tuple(ctx.capacity),
         findings=findings,
+        attempts=attempts,
+        steps=tuple(ctx.steps),
+        series=tuple(ctx.series),
+        cause=ctx.cause if reason is not None and ctx.cause != integration else None,
     )
+    return result if scrub is None else _scrubbed(result, scrub)
+
+
+async def _attempt(
+    kind: ProberSpec,
+    config: Any,
+    ctx: ProbeContext,
+    conditions: Sequence[Condition],
+    timeout: float,
+    probe_id: str,
+) -> _Attempt:
+    """One call of the prober within what is left of the deadline, conditions evaluated."""
+    attempt = _Attempt(ctx)
+    began = time.monotonic()
+    try:
+        async with asyncio.timeout(max(0.0, ctx.deadline - began)):
+            await kind.probe(config, ctx)
+    except TimeoutError:
+        attempt.reason, attempt.message = Reason.TIMEOUT, f"no answer within {timeout:g}s"
+        doing = ctx.doing or (next(reversed(ctx.phases)) if ctx.phases else "")
+        if doing:
+            attempt.message += f" (during {doing})"
+    except ProbeFailed as failed:
+        attempt.reason, attempt.message = failed.reason, failed.message
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        ctx.log.exception("probe %s raised; reported as internal_error", probe_id)
+        attempt.reason, attempt.message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+    if attempt.reason is None:
+        ctx.facts["RESPONSE_TIME"] = time.monotonic() - began
+        attempt.outcomes = tuple(c.evaluate(ctx.facts) for c in conditions)
+        first_failed = next(
+            (c for c, o in zip(conditions, attempt.outcomes, strict=True) if not o.success), None
+        )
+        if first_failed is not None:
+            attempt.reason = first_failed.reason
+            attempt.message = "; ".join(o.observed for o in attempt.outcomes if not o.success)
+    return attempt
+
+
+def _responses(kind: ProberSpec, config: Any, ctx: ProbeContext) -> tuple[Response, ...]:
+    """What the run received: a flow's answers, or the one answer in the run's facts."""
+    if ctx.responses:
+        return tuple(ctx.responses)
+    return (Response(kind.request(config), ctx.facts),)
+
+
+def _judge(
+    policies: Sequence[Policy],
+    view: RunView,
+    log: logging.LoggerAdapter[logging.Logger],
+    integration: str | None,
+) -> tuple[Finding, ...]:
+    """Each policy over the run; a run whose answers came from several integrations (a flow
+    calling them) is judged once per integration, each finding saying which it is about."""
+    groups: dict[str | None, list[Response]] = {}
+    for response in view.responses:
+        subject = response.request.integration if response.request is not None else None
+        subject = None if subject == integration else subject
+        groups.setdefault(subject, []).append(response)
+    if list(groups) in ([], [None]):
+        return tuple(_safely(policy, view, log) for policy in policies)
+    findings = []
+    for subject, responses in groups.items():
+        part = dataclasses.replace(view, responses=tuple(responses))
+        for policy in policies:
+            finding = _safely(policy, part, log)
+            if subject is not None:
+                finding = dataclasses.replace(finding, subject=subject)
+            findings.append(finding)
+    return tuple(findings)
 
 
 def _safely(policy: Policy, view: RunView, log: logging.LoggerAdapter[logging.Logger]) -> Finding:
@@ -149,3 +242,24 @@ def _safely(policy: Policy, view: RunView, log: logging.LoggerAdapter[logging.Lo
         name = getattr(policy, "name", type(policy).__name__)
         log.exception("compliance policy %s raised", name)
         return Finding(name, Compliance.NOT_APPLICABLE, "the policy could not be evaluated")
+
+
+def _scrubbed(result: Result, scrub: Callable[[str], str]) -> Result:
+    """The Result with the run's secrets masked in every text it carries."""
+
+    def outcomes(items: tuple[ConditionOutcome, ...]) -> tuple[ConditionOutcome, ...]:
+        return tuple(dataclasses.replace(o, observed=scrub(o.observed)) for o in items)
+
+    return dataclasses.replace(
+        result,
+        message=scrub(result.message),
+        conditions=outcomes(result.conditions),
+        steps=tuple(
+            dataclasses.replace(s, message=scrub(s.message), conditions=outcomes(s.conditions))
+            for s in result.steps
+        ),
+        findings=tuple(
+            dataclasses.replace(f, reason=scrub(f.reason), evidence=scrub(f.evidence))
+            for f in result.findings
+        ),
+    )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from agent.flow_history import FlowHistory
 from agent.results import Reason, Result
 from agent.vocabulary import DURATION_BUCKETS
 
@@ -21,6 +22,7 @@ class ProbeTotals:
     bucket_counts: list[int] | None = None
     duration_sum: float = 0.0
     exemplar: tuple[str, float, float] | None = None  # trace id, value, unix time
+    step_failures: dict[str, int] = field(default_factory=dict)  # a flow's steps that ran
 
     def add(self, result: Result, histogram: bool) -> None:
         if result.success:
@@ -28,6 +30,10 @@ class ProbeTotals:
         else:
             reason = result.reason or Reason.INTERNAL_ERROR
             self.failures[reason] = self.failures.get(reason, 0) + 1
+        for step in result.steps:
+            self.step_failures[step.name] = self.step_failures.get(step.name, 0) + (
+                not step.success
+            )
         if not histogram:
             return
         if self.bucket_counts is None:
@@ -43,7 +49,8 @@ class ProbeTotals:
 
 
 class ResultStore:
-    """Latest result per probe plus totals. Only the App writes; views read.
+    """Latest result per probe plus totals, and the history of each flow (for reports). Only
+    the App writes; views read.
 
     Everything runs on one event loop and the views render synchronously, so readers see a
     consistent store without locks or copies.
@@ -52,6 +59,7 @@ class ResultStore:
     def __init__(self) -> None:
         self._latest: dict[str, Result] = {}
         self._totals: dict[str, ProbeTotals] = {}
+        self._flows: dict[str, FlowHistory] = {}
 
     def record(self, result: Result, histogram: bool = False) -> Result | None:
         """Store ``result`` (and its duration in the probe's histogram when it has one);
@@ -62,12 +70,18 @@ class ResultStore:
         if totals is None:
             totals = self._totals[result.probe_id] = ProbeTotals()
         totals.add(result, histogram)
+        if result.steps:
+            history = self._flows.get(result.probe_id)
+            if history is None:
+                history = self._flows[result.probe_id] = FlowHistory()
+            history.add(result)
         return previous
 
     def forget(self, probe_id: str) -> None:
         """Drop one probe's history (its config changed: old numbers no longer describe it)."""
         self._latest.pop(probe_id, None)
         self._totals.pop(probe_id, None)
+        self._flows.pop(probe_id, None)
 
     @property
     def latest(self) -> Mapping[str, Result]:
@@ -76,3 +90,7 @@ class ResultStore:
     @property
     def totals(self) -> Mapping[str, ProbeTotals]:
         return MappingProxyType(self._totals)
+
+    @property
+    def flows(self) -> Mapping[str, FlowHistory]:
+        return MappingProxyType(self._flows)

@@ -42,7 +42,8 @@ class Signal:
     unit: str
     higher_is_worse: bool
     read: Callable[[Observed], Iterable[tuple[str, float]]]
-    family: Family  # where its configured levels are exported, in its unit
+    family: Family | None  # where configured levels are exported (None: not configurable)
+    describe: Callable[[Breach], str] | None = None  # a breach in words, when not a level
 
     def format(self, value: float) -> str:
         """A value as people read it: ``412ms``, ``5d``, ``85%``."""
@@ -67,6 +68,10 @@ def _utilisation(observed: Observed) -> Iterable[tuple[str, float]]:
     return ((c.resource, u) for c in observed.capacity if (u := c.utilisation) is not None)
 
 
+def _reported(_: Observed) -> Iterable[tuple[str, float]]:
+    return ()  # the target reports the breach itself (a plugin's exit code): nothing to read
+
+
 SIGNALS: dict[str, Signal] = {
     s.name: s
     for s in (
@@ -85,6 +90,15 @@ SIGNALS: dict[str, Signal] = {
             False,
             _credential_expiry,
             CREDENTIAL_EXPIRY_THRESHOLD,
+        ),
+        # A Nagios-style check's own verdict: exit 1 is a warning (agent/probers/command.py).
+        Signal(
+            "check",
+            "state",
+            True,
+            _reported,
+            None,
+            lambda b: f"check {b.severity} (exit {b.value:g})",
         ),
     )
 }

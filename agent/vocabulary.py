@@ -142,6 +142,10 @@ PROBE_INFO = _probe(
     "target",
     "interval",
 )
+PROBE_ATTEMPTS = _probe(
+    "oversight_probe_attempts",
+    "Attempts the last run took (1 unless a retry was needed); only probes with retries.",
+)
 
 
 def _threshold(signal: str, unit: str) -> Family:
@@ -161,8 +165,9 @@ UTILISATION_THRESHOLD = _threshold("utilisation", "ratio")
 INTEGRATION_STATE = Family(
     "oversight_integration_state",
     "gauge",
-    "The integration's current state (1); root_cause names the down dependency "
-    "(pattern/integration) while it is impacted, and is empty otherwise.",
+    "The integration's current state (1); root_cause names the integration at fault "
+    "(pattern/integration): a down dependency while it is impacted, or the one a flow's step "
+    "failed at while it is down for that; empty otherwise.",
     (*INTEGRATION_LABELS, "state", "root_cause"),
 )
 INTEGRATION_INFO = Family(
@@ -244,6 +249,40 @@ AGENT_READY = Family(
     "gauge",
     "Whether the agent is ready: config loaded, first round done.",
     (),
+)
+
+# Flows (agent/probers/flow.py): one series of each per step. A step that did not run (an
+# earlier one failed) has no success and duration series in that run; step_integration is the
+# pattern/integration the step calls.
+FLOW_STEP_SUCCESS = _probe(
+    "oversight_flow_step_success",
+    "Whether the step succeeded in the last run of the flow (absent: it did not run).",
+    "step",
+    "step_integration",
+)
+FLOW_STEP_DURATION = _probe(
+    "oversight_flow_step_duration_seconds",
+    "How long the step took in the last run of the flow, every request of it included.",
+    "step",
+)
+FLOW_STEP_FAILURES = _probe(
+    "oversight_flow_step_failures",
+    "Runs of the flow that failed at this step.",
+    "step",
+    type="counter",
+)
+
+# Commands (agent/probers/command.py): the Nagios plugin contract.
+COMMAND_STATUS = _value(
+    "command_status",
+    "The check's state from its exit code: 0 ok, 1 warning, 2 critical, 3 unknown.",
+    name="oversight_command_status",
+)
+COMMAND_PERFDATA = _probe(
+    "oversight_command_perfdata",
+    "A performance value the check reported, in base units (seconds, bytes, ratio).",
+    "label",
+    "unit",
 )
 
 # Capacity (Result.capacity): how much of each resource a probe saw used, and of how much.

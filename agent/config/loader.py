@@ -2,7 +2,8 @@
 
 PyYAML's node API (compose) is used instead of ``safe_load`` so that each key and list item
 keeps its line, and so that a duplicate key is an error rather than silently winning.
-``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment at load time.
+``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment at load time;
+``${flow.name}`` is left as it is, for a flow to fill in with a value it captured.
 """
 
 from __future__ import annotations
@@ -261,6 +262,8 @@ class _Reader:
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
+            if (match.group(1) or "").startswith("flow."):
+                return match.group(0)  # a value a flow captured, filled in at each run
             variable = _VARIABLE.match(match.group(1) or "")
             if variable is None:
                 self._problem(

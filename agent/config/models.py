@@ -28,7 +28,7 @@ from pydantic import (
 
 from agent.conditions.evaluate import Condition
 from agent.conditions.parser import ConditionError, compile_condition
-from agent.fields import LabelName, Name, Percent, PositiveDuration
+from agent.fields import Duration, LabelName, Name, Percent, PositiveDuration
 from agent.policies.config import ComplianceConfig, PolicySet
 from agent.probers import REGISTRY
 from agent.probers.base import ProberSpec
@@ -195,6 +195,11 @@ ProbeConfig: type[ProbeCommon] = create_model(  # type: ignore[call-overload]
     histogram=(bool | None, None),
     conditions=(tuple[CompiledCondition, ...], ()),
     thresholds=(dict[str, Threshold], Field(default_factory=dict)),
+    retries=(int, Field(0, ge=0, le=10, description="more attempts after a failed one")),
+    retry_backoff=(
+        Duration,
+        Field(0.25, description="pause before the first retry, doubled before each next"),
+    ),
 )
 
 

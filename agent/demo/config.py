@@ -11,6 +11,7 @@ import yaml
 
 from agent.demo.capacity import CLIENT_CERT, CLIENT_KEY, TOKEN
 from agent.demo.contracts import contract_path, token_path
+from agent.demo.flows import flow_probes
 from agent.demo.topology import PATTERNS, IntegrationSpec
 
 INTERVAL = "5s"
@@ -41,7 +42,8 @@ def agent_config(
     """Plain data in the shape of ``agent.config.models.Config``, ready for ``yaml.safe_dump``.
 
     With ``workdir`` (where the contracts and token were written) it also probes the business
-    routes, checks them for compliance and keeps the audit log there.
+    routes, runs the pay-a-bill flow across them, checks them for compliance and keeps the
+    audit log there.
     """
     live = {s.spec.key: s for s in services}
     agent: dict[str, Any] = {} if listen is None else {"listen": listen}
@@ -59,6 +61,10 @@ def agent_config(
                 "description": pattern.description,
                 "integrations": members,
             }
+    if workdir is not None:
+        for key, probes in flow_probes(live, str(ca_file), workdir).items():
+            owner, name = key.split("/")
+            patterns[owner]["integrations"][name]["probes"] |= probes
     config: dict[str, Any] = {"agent": agent}
     if workdir is not None:
         config["compliance"] = {"window": COMPLIANCE_WINDOW}

@@ -14,10 +14,12 @@ from typing import Any
 import trustme
 from aiohttp import web
 
+from agent.demo import payments
 from agent.demo.capacity import Pool, RateLimit, write_credentials
 from agent.demo.config import agent_config, to_yaml
-from agent.demo.contracts import TOKEN, write_demo_files
-from agent.demo.topology import IntegrationSpec, Route, integrations
+from agent.demo.contracts import write_demo_files
+from agent.demo.routes import route_handler
+from agent.demo.topology import IntegrationSpec, integrations
 
 log = logging.getLogger("oversight.demo")
 
@@ -37,7 +39,9 @@ class Fault:
     ``latency`` seconds are added to every answer; ``status`` replaces every HTTP answer with
     that code and ``{"status": "DOWN"}``; ``down`` closes the listeners (connects are refused);
     ``near_expiry`` serves a certificate that expires in ~5 days; ``pool_leak`` loses that many
-    database connections a second, never returned (clearing it restarts the pool).
+    database connections a second, never returned (clearing it restarts the pool);
+    ``stale_tokens`` signs account tokens with a key the payment processor does not know
+    (agent/demo/payments.py): healthy by every check but a transaction's.
     """
 
     latency: float = 0.0
@@ -45,6 +49,7 @@ class Fault:
     down: bool = False
     near_expiry: bool = False
     pool_leak: float = 0.0
+    stale_tokens: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -70,13 +75,14 @@ class Service:
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._issue(near_expiry=False)
         self.pool = Pool(spec.pool) if spec.pool else None
+        self.payments = payments.PaymentBook()
         self._rate_limit = RateLimit(spec.rate_limit) if spec.rate_limit else None
         app = web.Application(middlewares=[self._quota, self._headers, self._faults])
         app.router.add_get("/health", self._health)
         if self.pool is not None:
             app.router.add_get("/metrics", self._metrics)
         for route in spec.routes:
-            app.router.add_route(route.method, route.path, _business(route))
+            app.router.add_route(route.method, route.path, route_handler(route, self))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         self._site: web.TCPSite | None = None
         self._line: asyncio.Server | None = None
@@ -87,6 +93,10 @@ class Service:
     @property
     def fault(self) -> Fault:
         return self._fault
+
+    @property
+    def stale_tokens(self) -> bool:
+        return self._fault.stale_tokens
 
     @property
     def url(self) -> str:
@@ -226,16 +236,6 @@ class Service:
         finally:
             self._line_writers.discard(writer)
             writer.close()
-
-
-def _business(route: Route) -> Handler:
-    async def handle(request: web.Request) -> web.Response:
-        token = request.headers.get("Authorization")
-        if route.protected and route.enforces_auth and token != f"Bearer {TOKEN}":
-            return web.json_response({"error": "unauthorized"}, status=401)
-        return web.json_response({**route.body, **request.match_info}, status=route.status)
-
-    return handle
 
 
 class DemoServices(Mapping[str, Service]):

@@ -15,7 +15,7 @@ LOG = logging.getLogger("oversight.demo")
 PERIOD = 180.0
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
-FaultName = Literal["latency", "status", "down", "near_expiry", "pool_leak"]
+FaultName = Literal["latency", "status", "down", "near_expiry", "pool_leak", "stale_tokens"]
 
 
 class Target(Protocol):
@@ -46,6 +46,8 @@ class Step:
             "down": "goes down (refusing connections)",
             "near_expiry": "serves a certificate that expires in 5 days",
             "pool_leak": f"leaks database connections ({self.value:g} a second, never returned)",
+            "stale_tokens": "signs account tokens with a key the payment processor does not "
+            "know yet (every health check stays green)",
         }[self.fault]
         return f"{self.target} {what} for {_human(self.duration / speed)}"
 
@@ -56,6 +58,7 @@ class Step:
             "down": "is back up (accepting connections)",
             "near_expiry": "serves its renewed certificate again",
             "pool_leak": "is restarted: its connection pool is back to normal",
+            "stale_tokens": "signs account tokens with the key the payment processor knows again",
         }[self.fault]
         return f"{self.target} {what}"
 
@@ -67,11 +70,13 @@ SCHEDULE: tuple[Step, ...] = (
     Step(30, 40, "account/core_ledger", "down", True),
     Step(20, 140, "bill_pay/payment_workflow", "pool_leak", 0.5),
     Step(100, 30, "bill_pay/biller_network", "latency", 1.5),
+    Step(110, 40, "account/account_service", "stale_tokens", True),
 )
 """Latency -> degraded, an outage in two acts (503, then refused) whose dependants suffer,
 a certificate about to expire, a connection pool that fills up (warning at 80% near 68s,
-critical at 95% near 80s, full at 84s: the trend a forecast alert sees), a critical slowdown;
-then a quiet spell, and again."""
+critical at 95% near 80s, full at 84s: the trend a forecast alert sees), a critical slowdown,
+account tokens the payment processor rejects while every health check stays green (only the
+pay-a-bill flow sees it); then a quiet spell, and again."""
 
 
 @dataclass(frozen=True, slots=True)

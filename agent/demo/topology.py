@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.demo.payments import Action
+
 Scope = Literal["external", "internal"]
 Criticality = Literal["critical", "high", "medium", "low"]
 
@@ -21,6 +23,7 @@ class Route:
     With ``probe`` the agent calls it as a probe of that name: with a bearer token when
     ``protected`` (the service refuses a request without it unless ``enforces_auth`` is
     False), and checked against the contract named ``contract`` (agent.demo.contracts).
+    ``action`` answers with the bill payment chain's logic instead (agent.demo.payments).
     """
 
     method: str
@@ -31,6 +34,7 @@ class Route:
     protected: bool = False
     enforces_auth: bool = True
     contract: str | None = None
+    action: Action | None = None
 
     @property
     def example_path(self) -> str:
@@ -145,7 +149,9 @@ PATTERNS: tuple[PatternSpec, ...] = (
                     protected=True,
                     enforces_auth=False,  # a security event: it answers without credentials
                     contract="payments_openapi",
+                    action="take_payment",  # refuses an account token it cannot verify
                 ),
+                Route("GET", "/v1/payments/{payment_id}", {}, action="payment_status"),
                 rate_limit=120,  # the agent's probes use about 50 a minute
                 credential="client_cert",
             ),
@@ -212,7 +218,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
                 "team-accounts",
                 "Account lookup and bill-pay request validation",
                 Route("GET", "/v1/accounts/{account_id}", {"status": "open", "type": "checking"}),
-                Route("POST", "/v1/validations", {"valid": True}),
+                Route("POST", "/v1/validations", {"valid": True}, action="issue_token"),
                 depends_on=("account/core_ledger",),
                 missing_headers=("X-Content-Type-Options",),
                 sidecar=True,

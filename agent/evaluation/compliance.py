@@ -6,7 +6,9 @@ latency_sla and availability_slo are judged over a rolling window of the runs of
 that talk to the integration (not resource probes, not auth checks). A pattern's score is its
 passed checks over its applicable (passed + failed) ones; the overall score likewise. The
 evaluator keeps the last pass/fail verdict of each check so that the App can audit changes;
-a run that cannot judge (not applicable) changes no verdict.
+a run that cannot judge (not applicable) changes no verdict. A flow's steps that call another
+integration are judged for that integration (``Finding.subject``): its checks read them
+beside its own probes' findings.
 """
 
 from __future__ import annotations
@@ -119,9 +121,10 @@ class ComplianceEvaluator:
         self._checks: dict[str, dict[str, Check]] = {}  # integration -> policy -> check
         self._counts: dict[str, dict[Compliance, int]] = {}  # pattern -> status -> checks
         self._verdicts: dict[tuple[str, str], Compliance] = {}
-        # (probe id, policy) -> the last pass/fail finding and when: a run that could not
-        # judge (the endpoint down) does not hide a standing violation
-        self._decided: dict[tuple[str, str], tuple[Finding, float]] = {}
+        # (probe id, policy, subject) -> the last pass/fail finding and when: a run that could
+        # not judge (the endpoint down, a flow stopped before the step) does not hide a
+        # standing violation
+        self._decided: dict[tuple[str, str, str | None], tuple[Finding, float]] = {}
         self.set_plan(plan, now)
 
     def set_plan(self, plan: Plan, now: float) -> list[Change]:
@@ -129,9 +132,14 @@ class ComplianceEvaluator:
         self.plan = plan
         self._settings: Mapping[str, IntegrationCompliance] = plan.compliance.integrations
         self._probes = {k: list(i.probes) for k, i in plan.integrations.items()}
+        # integration -> the probes of other integrations whose steps call it (flows)
+        self._callers: dict[str, list[str]] = {k: [] for k in plan.integrations}
         for probe in plan.probes.values():
             if probe.derived_from is not None:
-                self._probes[f"{probe.pattern}/{probe.integration}"].append(probe.id)
+                self._probes[probe.integration_key].append(probe.id)
+            for called in KINDS[probe.kind].calls(probe.settings):
+                if called != probe.integration_key and called in self._callers:
+                    self._callers[called].append(probe.id)
         windows = {}
         for key, settings in self._settings.items():
             old = self._windows.get(key)
@@ -156,14 +164,18 @@ class ComplianceEvaluator:
         probe = self.plan.probes.get(result.probe_id)
         if probe is None:
             return []
-        key = f"{probe.pattern}/{probe.integration}"
+        key = probe.integration_key
+        about = {key, *KINDS[probe.kind].calls(probe.settings)}  # a flow's steps' integrations
         for finding in result.findings:
             if finding.status is not NA:
-                self._decided[(probe.id, finding.policy)] = (finding, result.started)
+                decided = (finding, result.started)
+                self._decided[(probe.id, finding.policy, finding.subject)] = decided
+            if finding.subject is not None:
+                about.add(finding.subject)
         window = self._windows.get(key)
         if window is not None and probe.derived_from is None and KINDS[probe.kind].availability:
             window.add(result.started, result.success, result.duration)
-        return self._recompute(key, now)
+        return [c for subject in sorted(about) for c in self._recompute(subject, now)]
 
     def sweep(self, now: float) -> list[Change]:
         """Re-judge everything (the windows move on even when no result arrives)."""
@@ -231,19 +243,33 @@ class ComplianceEvaluator:
     ) -> tuple[Compliance, str, str, tuple[str, ...]]:
         seen: dict[Compliance, list[tuple[str, Finding]]] = {PASS: [], FAIL: [], NA: []}
         for probe_id in self._probes.get(key, ()):
-            result = self._latest.get(probe_id)
-            for finding in result.findings if result is not None else ():
-                if finding.policy != policy:
-                    continue
-                earlier = self._decided.get((probe_id, policy))
-                if finding.status is NA and earlier is not None:
-                    finding = _as_of(*earlier)
+            for finding in self._findings(probe_id, policy, None):
                 seen[finding.status].append((self.plan.probes[probe_id].name, finding))
+        for probe_id in self._callers.get(key, ()):
+            for finding in self._findings(probe_id, policy, key):
+                seen[finding.status].append((probe_id, finding))
         for status in (FAIL, PASS, NA):
             found = seen[status]
             if found:
                 return status, _grouped(found), found[0][1].evidence, tuple(n for n, _ in found)
         return NA, settings.unattached.get(policy, "no result yet"), "", ()
+
+    def _findings(self, probe_id: str, policy: str, subject: str | None) -> list[Finding]:
+        """The probe's latest findings of ``policy`` about ``subject`` (None: its own
+        integration); a run that could not tell, or (a flow) did not reach the step, gives
+        the last verdict instead."""
+        result = self._latest.get(probe_id)
+        found = [
+            f
+            for f in (result.findings if result is not None else ())
+            if f.policy == policy and f.subject == subject
+        ]
+        earlier = self._decided.get((probe_id, policy, subject))
+        if earlier is None:
+            return found
+        if not found:  # a flow that stopped before the steps about ``subject``
+            return [_as_of(*earlier)] if subject is not None else []
+        return [_as_of(*earlier) if f.status is NA else f for f in found]
 
 
 def _as_of(finding: Finding, at: float) -> Finding:

@@ -5,7 +5,9 @@ A probe counts as down after ``failures_to_down`` failures in a row and as up ag
 not flip a state; from ``unknown`` the first result decides, as there is no history to protect.
 An integration that is down while something it depends on (transitively) is down is
 ``impacted``, with the root cause named: the fault is elsewhere, so it must not page anyone.
-Too many changes within a window mark it flapping. The counters live here, not in results.
+A flow fails at a step that calls some integration (``Result.cause``): the flow's integration
+is down with that one as its root cause, or impacted when that one is down too. Too many
+changes within a window mark it flapping. The counters live here, not in results.
 Staleness is found from a heap of deadlines (when each latest result stops counting), so a
 sweep touches only the integrations whose results have just gone stale, never all of them.
 """
@@ -41,7 +43,9 @@ class IntegrationStatus:
     state: State
     reason: str  # one line a person can read: which probe, what it saw
     since: float
-    root_cause: str | None = None  # pattern/name of the down dependency, when impacted
+    # pattern/name of the down dependency when impacted, or of the integration a failing flow
+    # step called (down: only the flow sees the fault; impacted: that one is down too)
+    root_cause: str | None = None
     flapping: bool = False
     changes: int = 0  # state changes since the agent started
 
@@ -67,6 +71,7 @@ class _ProbeHealth:
 class _Memory:
     base: State = State.UNKNOWN  # from its own probes, before dependencies
     base_reason: str = "no result yet"
+    blamed: tuple[str, ...] = ()  # integrations its failing flows' steps called
     status: IntegrationStatus | None = None
     changes_at: deque[float] | None = None  # created on the first change: most never change
 
@@ -95,8 +100,9 @@ class StateTracker:
         self._statuses = {k: v for k, v in self._statuses.items() if k in plan.integrations}
         self._dependants: dict[str, list[str]] = {k: [] for k in plan.integrations}
         for key, integration in plan.integrations.items():
-            for dep in integration.depends_on:
-                self._dependants[dep].append(key)
+            for dep in (*integration.depends_on, *integration.calls):
+                if dep in self._dependants and key not in self._dependants[dep]:
+                    self._dependants[dep].append(key)
         for key in plan.integrations:
             self._recompute_base(key, now)
         return [t for key in plan.integrations if (t := self._settle(key, now))]
@@ -160,10 +166,11 @@ class StateTracker:
     def _recompute_base(self, key: str, now: float) -> None:
         integration = self.plan.integrations[key]
         memory = self._memory[key]
-        memory.base, memory.base_reason = self._base(integration, now)
+        memory.base, memory.base_reason, memory.blamed = self._base(integration, now)
 
-    def _base(self, integration: IntegrationPlan, now: float) -> tuple[State, str]:
+    def _base(self, integration: IntegrationPlan, now: float) -> tuple[State, str, tuple[str, ...]]:
         down, degraded, unknown = [], [], []
+        blamed: list[str] = []
         for probe_id in integration.probes:
             probe = self.plan.probes[probe_id]
             result = self._latest.get(probe_id)
@@ -176,16 +183,20 @@ class StateTracker:
                 last = result if not result.success else None
                 detail = f"{last.reason}: {last.message}" if last else "recovering"
                 down.append(f"{probe.name}: {detail}")
+                culprit = last.cause if last is not None else None
+                if culprit is not None and culprit in self.plan.integrations:
+                    blamed.append(culprit)
             elif result.breaches:
                 texts = [describe_breach(b) for b in result.breaches]
-                degraded.append(f"{probe.name}: {', '.join(texts)}")
+                said = f": {result.message}" if result.message else ""  # a plugin's own words
+                degraded.append(f"{probe.name}: {', '.join(texts)}{said}")
         if down:
-            return State.DOWN, "; ".join(down)
+            return State.DOWN, "; ".join(down), tuple(blamed)
         if unknown:
-            return State.UNKNOWN, "; ".join(unknown)
+            return State.UNKNOWN, "; ".join(unknown), ()
         if degraded:
-            return State.DEGRADED, "; ".join(degraded)
-        return State.OK, ""
+            return State.DEGRADED, "; ".join(degraded), ()
+        return State.OK, "", ()
 
     def _root_cause(self, key: str) -> str | None:
         """The first down dependency (depth first) none of whose own dependencies is down."""
@@ -205,6 +216,15 @@ class StateTracker:
 
         return walk(key)
 
+    def _culprit(self, blamed: tuple[str, ...]) -> tuple[str, bool]:
+        """The root cause of a flow's failure and whether it is down: the first integration
+        its failing steps called that is down (or what that one is down because of), else
+        the first one called."""
+        for called in blamed:
+            if self._memory[called].base is State.DOWN:
+                return self._root_cause(called) or called, True
+        return blamed[0], False
+
     def _settle_with_dependants(self, key: str, now: float) -> list[Transition]:
         transitions = []
         queue, seen = deque([key]), {key}
@@ -223,8 +243,15 @@ class StateTracker:
         state, reason, cause = memory.base, memory.base_reason, None
         if state is State.DOWN:
             cause = self._root_cause(key)
-            if cause is not None:
+            if cause is None and memory.blamed:
+                cause, culprit_down = self._culprit(memory.blamed)
+                # down: only the flow sees the fault, whose integration is named, not down
+                state = State.IMPACTED if culprit_down else State.DOWN
+                if cause == key:  # the called one depends on this one: no one else to blame
+                    cause, state = None, State.DOWN
+            elif cause is not None:
                 state = State.IMPACTED
+            if state is State.IMPACTED:
                 reason = f"{cause} is down; {reason}"
         old = memory.status
         window = self.settings.flapping_window
@@ -262,6 +289,8 @@ def _count_since(times: deque[float] | None, since: float) -> int:
 def describe_breach(breach: Breach) -> str:
     """``latency warning (406ms vs 250ms)``: the signal, how bad, the value against its level."""
     signal = signal_of(breach.signal)
+    if signal is not None and signal.describe is not None:
+        return signal.describe(breach)
 
     def fmt(value: float) -> str:
         return signal.format(value) if signal else f"{value:g}"

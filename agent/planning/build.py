@@ -24,7 +24,7 @@ from agent.config.models import DEFAULT_OBJECTIVES, AgentSettings
 from agent.plan import IntegrationPlan, Plan, ProbePlan
 from agent.planning.compliance import compile_compliance
 from agent.probers import REGISTRY
-from agent.probers.base import ProberSpec
+from agent.probers.base import Known, ProberSpec
 from agent.thresholds import SIGNALS, ThresholdRule
 from agent.timing import resolve
 
@@ -42,15 +42,22 @@ def build_plan(loaded: LoadedConfig) -> Plan:
     problems: list[Problem] = []
     integrations: dict[str, IntegrationPlan] = {}
     probes: dict[str, ProbePlan] = {}
+    known = Known(
+        {f"{p}/{i}" for p, pattern in config.patterns.items() for i in pattern.integrations},
+        loaded.secrets,
+    )
     for pattern_name, pattern in config.patterns.items():
         for name, integration in pattern.integrations.items():
             path: KeyPath = ("patterns", pattern_name, "integrations", name)
-            ids = []
+            ids: list[str] = []
+            calls: list[str] = []
             for probe_name, probe in integration.probes.items():
                 where = (*path, "probes", probe_name)
+                problems += _kind_problems(loaded, where, probe, known)
                 compiled = _probe(loaded, where, pattern_name, name, integration.scope, probe)
                 probes[compiled.id] = compiled
                 ids.append(compiled.id)
+                calls += REGISTRY[compiled.kind].calls(compiled.settings)
             integrations[f"{pattern_name}/{name}"] = IntegrationPlan(
                 key=f"{pattern_name}/{name}",
                 pattern=pattern_name,
@@ -62,6 +69,7 @@ def build_plan(loaded: LoadedConfig) -> Plan:
                 description=integration.description,
                 depends_on=integration.depends_on,
                 probes=tuple(ids),
+                calls=tuple(k for k in dict.fromkeys(calls) if k != f"{pattern_name}/{name}"),
                 availability_objective=(
                     integration.slo.availability or DEFAULT_OBJECTIVES[integration.criticality]
                 ),
@@ -108,13 +116,23 @@ def default_conditions(spec: ProberSpec) -> tuple[Condition, ...]:
     return tuple(compile_condition(text, table) for text in spec.default_conditions)
 
 
+def _kind_problems(loaded: LoadedConfig, where: KeyPath, probe: Any, known: Known) -> list[Problem]:
+    """What the kind finds wrong with its settings given the whole config (a flow step that
+    calls no configured integration), at the lines they were written."""
+    spec = REGISTRY[probe.kind]
+    return [
+        loaded.problem((*where, spec.kind, *subpath), message)
+        for subpath, message in spec.problems(probe.settings, known)
+    ]
+
+
 def _probe(
     loaded: LoadedConfig, path: KeyPath, pattern: str, integration: str, scope: str, probe: Any
 ) -> ProbePlan:
     spec = REGISTRY[probe.kind]
     agent = loaded.config.agent
     interval, timeout = resolve(probe.interval, probe.timeout, agent.interval, agent.timeout)
-    settings = probe.settings
+    settings = spec.bind(probe.settings, f"{pattern}/{integration}")
     name = path[-1]
     return ProbePlan(
         id=f"{pattern}/{integration}/{name}",
@@ -134,4 +152,6 @@ def _probe(
         target=spec.target(settings),
         digest=hashlib.sha256(probe.model_dump_json().encode()).hexdigest()[:16],
         histogram=agent.histograms if probe.histogram is None else probe.histogram,
+        retries=probe.retries,
+        retry_backoff=probe.retry_backoff,
     )

@@ -121,7 +121,7 @@ class _Site:
         found: list[Target] = []
         for index, name in enumerate(names):
             target = self._by_name.get(name)
-            if target is not None and target.spec.request(target.settings) is not None:
+            if target is not None and target.spec.all_requests(target.settings):
                 found.append(target)
                 continue
             where = set_where(self.levels, policy, "probes")

@@ -75,19 +75,23 @@ def _attach(block: ApiContract, site: Site) -> int:
             "a schema describes one response: name the probes it is for (api_contract.probes)",
         )
         return 0
-    names = block.probes or tuple(
-        t.name for t in site.targets if t.spec.request(t.settings) is not None
-    )
+    names = block.probes or tuple(t.name for t in site.targets if t.spec.all_requests(t.settings))
     count = 0
     for target in site.named(NAME, names):
+        if block.json_schema is not None and target.spec.request(target.settings) is None:
+            site.problem(
+                NAME,
+                "probes",
+                f"a schema describes one response; {target.name} sends several: "
+                "describe them in an OpenAPI document (api_contract.openapi)",
+            )
+            continue
         policy = _policy(block, source, site, target)
         if policy is None:
             if block.probes:  # named: it must be in the contract
-                request = target.spec.request(target.settings)
-                method, path = (request.method, URL(request.url).path) if request else ("", "")
-                site.problem(
-                    NAME, "probes", f"no operation for {method} {path} ({target.name}) in {source}"
-                )
+                requests = target.spec.all_requests(target.settings)
+                said = ", ".join(f"{r.method} {URL(r.url).path}" for r in requests)
+                site.problem(NAME, "probes", f"no operation for {said} ({target.name}) in {source}")
             continue
         site.attach(target, policy)
         count += 1
@@ -100,12 +104,24 @@ def _policy(block: ApiContract, source: str, site: Site, target: Any) -> Policy 
     if block.json_schema is not None:
         return contracts.ApiContractPolicy(source, schema=contracts.schema_validator(document))
     request = target.spec.request(target.settings)
-    if request is None:
-        return None
-    operation = contracts.find_operation(
-        document, source, request.method, URL(request.url).path, block.operation
-    )
-    return None if operation is None else contracts.ApiContractPolicy(source, operation=operation)
+    if request is not None:
+        operation = contracts.find_operation(
+            document, source, request.method, URL(request.url).path, block.operation
+        )
+        return (
+            None if operation is None else contracts.ApiContractPolicy(source, operation=operation)
+        )
+    steps = {
+        r.step: operation
+        for r in target.spec.all_requests(target.settings)
+        if (
+            operation := contracts.find_operation(
+                document, source, r.method, URL(r.url).path, block.operation
+            )
+        )
+        is not None
+    }
+    return contracts.ApiContractPolicy(source, steps=steps) if steps else None
 
 
 def _unattached(block: ApiContract, scope: str) -> str:

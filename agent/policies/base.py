@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.probers.base import ProberSpec
+from agent.probers.base import ProberSpec, Response
 from agent.results import Compliance, Finding
 from agent.vocabulary import Detail, Family
 
@@ -23,12 +23,44 @@ PASS, FAIL, NA = Compliance.PASS, Compliance.FAIL, Compliance.NOT_APPLICABLE
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """What a policy may read of a finished run (the body stays in facts, never stored)."""
+    """What a policy may read of a finished run (bodies stay in facts, never stored).
+
+    ``responses`` are the answers the run received, each with the request that asked for it:
+    one for an http probe (its facts are the run's), one per completed step for a flow.
+    Policies that judge answers read them all.
+    """
 
     success: bool
     facts: Mapping[str, Any]
     values: Mapping[Family, float]
     info: Mapping[Detail, str]
+    responses: tuple[Response, ...] = ()
+
+    def answers(self) -> tuple[Response, ...]:
+        """The responses, or the run's facts as its one answer when none were listed."""
+        return self.responses or (Response(None, self.facts),)
+
+
+def combine(judged: Sequence[tuple[Response, Finding]]) -> Finding:
+    """One finding from those of each answer of a run: a failure anywhere wins, then a pass.
+
+    A one-answer run's finding is returned as it is; a flow's reasons are prefixed with the
+    step each is about, so the finding says where.
+    """
+    if len(judged) == 1 and not _step(judged[0][0]):
+        return judged[0][1]
+    for status in (FAIL, PASS, NA):
+        found = [(r, f) for r, f in judged if f.status is status]
+        if found:
+            first = found[0][1]
+            reason = "; ".join(f"{_step(r)}{f.reason}" for r, f in found)
+            return Finding(first.policy, status, reason, first.evidence)
+    raise ValueError("no answer was judged")
+
+
+def _step(response: Response) -> str:
+    step = response.request.step if response.request is not None else ""
+    return f"{step}: " if step else ""
 
 
 class Policy(Protocol):
@@ -93,7 +125,7 @@ class Site(Protocol):
     def targets(self) -> Sequence[Target]: ...
 
     def named(self, policy: str, names: Sequence[str]) -> list[Target]:
-        """The named probes that send one HTTP request; any other name is a config problem."""
+        """The named probes that send HTTP requests; any other name is a config problem."""
         ...
 
     def attach(self, target: Target, policy: Policy) -> None: ...

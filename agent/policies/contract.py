@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
-from agent.policies.base import RunView
+from agent.policies.base import RunView, combine
 from agent.policies.documents import load_document
 from agent.redact import mask_cards
 from agent.results import Compliance, Finding
@@ -177,15 +177,33 @@ def _matches(template: str, path: str, servers: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ApiContractPolicy:
-    """Checks each run's JSON body against the contract; only masked text leaves it."""
+    """Checks each run's JSON body against the contract; only masked text leaves it.
+
+    ``steps`` gives each step of a flow the operation it calls; a step the contract does not
+    describe is not judged.
+    """
 
     source: str
     schema: Validator | None = field(default=None, compare=False)
     operation: Operation | None = field(default=None, compare=False)
+    steps: Mapping[str, Operation] = field(default_factory=dict, compare=False)
     name: str = NAME
 
     def evaluate(self, run: RunView) -> Finding:
-        status = run.facts.get("STATUS")
+        if not self.steps:
+            return combine([(answer, self._judge(answer.facts)) for answer in run.answers()])
+        judged = [
+            (answer, replace(self, operation=operation, steps={})._judge(answer.facts))
+            for answer in run.answers()
+            if answer.request is not None
+            and (operation := self.steps.get(answer.request.step)) is not None
+        ]
+        if not judged:
+            return Finding(NAME, Compliance.NOT_APPLICABLE, "no step the contract describes ran")
+        return combine(judged)
+
+    def _judge(self, facts: Mapping[str, Any]) -> Finding:
+        status = facts.get("STATUS")
         if status is None:
             return Finding(NAME, Compliance.NOT_APPLICABLE, "no answer to check in this run")
         if self.operation is None and not 200 <= int(status) < 300:
@@ -208,7 +226,7 @@ class ApiContractPolicy:
             )
         if validator is None:
             return Finding(NAME, Compliance.PASS, self._ok(status))
-        body = run.facts.get("BODY")
+        body = facts.get("BODY")
         if body is None:
             return Finding(NAME, Compliance.NOT_APPLICABLE, "no body read in this run")
         try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.policies.base import FAIL, PASS, Block, PolicySpec, RunView, Site
+from agent.policies.base import FAIL, PASS, Block, PolicySpec, RunView, Site, combine
+from agent.probers.base import Response
 from agent.results import Finding
 
 NAME = "https_required"
@@ -17,18 +18,27 @@ class HttpsRequired(Block):
 
 @dataclass(frozen=True, slots=True)
 class HttpsRequiredPolicy:
-    """Decided by the probe's URL: the same verdict every run, reported with each."""
+    """Decided by the URLs the probe's requests go to: the same verdict every run, reported
+    with each (a flow's by the steps whose answers the run judged)."""
 
     https: bool
     scope: str
     name: str = NAME
 
     def evaluate(self, run: RunView) -> Finding:
-        if self.https:
+        return combine([(answer, self._judge(answer)) for answer in run.answers()])
+
+    def _judge(self, answer: Response) -> Finding:
+        https = self.https if answer.request is None else _https(answer.request.url)
+        if https:
             return Finding(NAME, PASS, f"the {self.scope} endpoint is reached over HTTPS")
         return Finding(
             NAME, FAIL, f"the {self.scope} endpoint is reached over plain HTTP", "http://"
         )
+
+
+def _https(url: str) -> bool:
+    return url.lower().startswith("https://")
 
 
 def _attach(block: HttpsRequired, site: Site) -> int:
@@ -36,9 +46,9 @@ def _attach(block: HttpsRequired, site: Site) -> int:
         return 0
     count = 0
     for target in site.targets:
-        request = target.spec.request(target.settings)
-        if request is not None:
-            https = request.url.lower().startswith("https://")
+        requests = target.spec.all_requests(target.settings)
+        if requests:
+            https = all(_https(r.url) for r in requests)
             site.attach(target, HttpsRequiredPolicy(https, site.scope))
             count += 1
     return count

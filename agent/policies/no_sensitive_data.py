@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from agent.policies.base import FAIL, NA, PASS, Block, PolicySpec, RunView, Site
+from agent.policies.base import FAIL, NA, PASS, Block, PolicySpec, RunView, Site, combine
+from agent.probers.base import Response
 from agent.redact import card_numbers, mask_card
 from agent.results import Finding
 
@@ -90,7 +91,10 @@ class NoSensitiveDataPolicy:
     name: str = NAME
 
     def evaluate(self, run: RunView) -> Finding:
-        body = run.facts.get("BODY")
+        return combine([(answer, self._judge(answer)) for answer in run.answers()])
+
+    def _judge(self, answer: Response) -> Finding:
+        body = answer.facts.get("BODY")
         if not isinstance(body, str):
             return Finding(NAME, NA, "no response body in this run")
         found = scan(body, self.patterns, cards=self.cards)
@@ -104,7 +108,7 @@ class NoSensitiveDataPolicy:
 
 
 def _attach(block: NoSensitiveData, site: Site) -> int:
-    reached = [t for t in site.targets if t.spec.reads_body]
+    reached = [t for t in site.targets if t.spec.reads_body or t.spec.all_requests(t.settings)]
     if reached:
         policy = NoSensitiveDataPolicy(block.compiled(), block.card_numbers)
         for target in reached:

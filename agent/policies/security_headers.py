@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.fields import Token
-from agent.policies.base import FAIL, NA, PASS, Block, PolicySpec, RunView, Site
+from agent.policies.base import FAIL, NA, PASS, Block, PolicySpec, RunView, Site, combine
+from agent.probers.base import Response
 from agent.results import Finding
 
 NAME = "security_headers"
@@ -19,17 +20,21 @@ class SecurityHeaders(Block):
 @dataclass(frozen=True, slots=True)
 class SecurityHeadersPolicy:
     """``Strict-Transport-Security`` is only required over HTTPS (browsers ignore it on
-    plain HTTP, RFC 6797 8.1)."""
+    plain HTTP, RFC 6797 8.1): each answer is judged by the URL its request went to."""
 
     headers: tuple[str, ...]
     https: bool
     name: str = NAME
 
     def evaluate(self, run: RunView) -> Finding:
-        received = run.facts.get("HEADER")
+        return combine([(answer, self._judge(answer)) for answer in run.answers()])
+
+    def _judge(self, answer: Response) -> Finding:
+        received = answer.facts.get("HEADER")
         if received is None:
             return Finding(NAME, NA, "no response headers in this run")
-        wanted = [h for h in self.headers if self.https or h.lower() != "strict-transport-security"]
+        https = self.https if answer.request is None else _https(answer.request.url)
+        wanted = [h for h in self.headers if https or h.lower() != "strict-transport-security"]
         if not wanted:
             return Finding(NAME, NA, "only HTTPS-only headers are required; this is HTTP")
         present = {k.lower() for k in _keys(received)}
@@ -37,6 +42,10 @@ class SecurityHeadersPolicy:
         if missing:
             return Finding(NAME, FAIL, f"missing {', '.join(missing)}", ", ".join(missing))
         return Finding(NAME, PASS, f"sends {', '.join(wanted)}")
+
+
+def _https(url: str) -> bool:
+    return url.lower().startswith("https://")
 
 
 def _keys(headers: Any) -> list[str]:
@@ -48,9 +57,9 @@ def _attach(block: SecurityHeaders, site: Site) -> int:
         return 0
     count = 0
     for target in site.targets:
-        request = target.spec.request(target.settings)
-        if request is not None:
-            https = request.url.lower().startswith("https://")
+        requests = target.spec.all_requests(target.settings)
+        if requests:
+            https = all(_https(r.url) for r in requests)
             site.attach(target, SecurityHeadersPolicy(block.headers, https))
             count += 1
     return count

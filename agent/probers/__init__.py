@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from agent.probers import credential, dns, grpc, host, http, process, scrape, tcp, tls
+from agent.probers import (
+    command,
+    credential,
+    dns,
+    flow,
+    grpc,
+    host,
+    http,
+    process,
+    scrape,
+    tcp,
+    tls,
+)
 from agent.probers.base import ProberSpec
 
 REGISTRY: dict[str, ProberSpec] = {
@@ -17,5 +29,7 @@ REGISTRY: dict[str, ProberSpec] = {
         process.SPEC,
         scrape.SPEC,
         credential.SPEC,
+        flow.SPEC,
+        command.SPEC,
     )
 }

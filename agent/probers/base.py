@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,18 +14,83 @@ from pydantic import BaseModel
 
 from agent.conditions.facts import RESPONSE_TIME, Fact
 from agent.probers.shared import Shared
-from agent.results import Capacity, ProbeFailed
+from agent.results import Breach, Capacity, Labelled, ProbeFailed, StepResult
 from agent.vocabulary import PROBE_PHASES, Detail, Family
 
 __all__ = [
     "Endpoint",
+    "Known",
     "ProbeContext",
     "ProbeFailed",
     "Prober",
     "ProberSpec",
     "Request",
+    "Response",
+    "StepSpan",
+    "StepTracer",
     "lazy",
 ]
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the planner knows of the whole config, for a kind's own checks of its settings:
+    every integration (pattern/name) and every value that came from the environment."""
+
+    integrations: Collection[str]
+    secrets: Collection[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An HTTP request a probe sends, for the policies that judge requests (HTTPS, contract).
+
+    A flow sends one per step: ``step`` names it and ``integration`` is the pattern/name it
+    calls when that is not the probe's own.
+    """
+
+    method: str
+    url: str  # as configured: may hold credentials, never shown as it is
+    step: str = ""
+    integration: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One answer a run received and the request that asked for it: what the policies that
+    judge responses (sensitive data, security headers, contract) read. ``facts`` are those
+    conditions read (``STATUS``, ``HEADER``, ``BODY``); they live as long as the run."""
+
+    request: Request | None
+    facts: Mapping[str, Any]
+
+
+class StepSpan(Protocol):
+    """The trace side of one step of a run: the headers its request carries (its own span's
+    ``traceparent``), ended with the step's outcome."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def end(self, step: StepResult) -> None: ...
+
+
+class StepTracer(Protocol):
+    """Starts a step's span, a child of the run's: ``(name, attributes) -> StepSpan``."""
+
+    def __call__(self, name: str, attributes: Mapping[str, Any], /) -> StepSpan: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _UntracedStep:
+    """A step nobody traces: its request carries the run's trace context, if any."""
+
+    headers: Mapping[str, str]
+
+    def end(self, step: StepResult) -> None:
+        return None
 
 
 @dataclass
@@ -46,6 +111,26 @@ class ProbeContext:
     info: dict[Detail, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     capacity: list[Capacity] = field(default_factory=list)
+    # What the target says of itself (a plugin's first line): the Result's message on success.
+    message: str = ""
+    # Levels the target reports crossing itself (a plugin's warning), beside the thresholds.
+    breaches: list[Breach] = field(default_factory=list)
+    series: list[Labelled] = field(default_factory=list)
+    # Each answer of a multi-request run (a flow) for the policies; empty: the run's facts.
+    responses: list[Response] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    cause: str | None = None  # pattern/name a failure is attributed to (a flow step's)
+    # Texts a run learned that must not leave it (credentials sent, values captured): the
+    # runner scrubs them from every text of the Result.
+    secrets: set[str] = field(default_factory=set)
+    tracer: StepTracer | None = None
+    doing: str = ""  # what the run is busy with, for a timeout's message (default: its phase)
+
+    def step_span(self, name: str, attributes: Mapping[str, Any]) -> StepSpan:
+        """A child span for one step of this run (untraced: the run's own headers)."""
+        if self.tracer is None:
+            return _UntracedStep(self.trace_headers)
+        return self.tracer(name, attributes)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""
@@ -79,14 +164,6 @@ class Endpoint:
     url: str | None = None  # the full URL, credentials and secret parameters masked
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """The HTTP request a probe sends, for the policies that judge requests (HTTPS, contract)."""
-
-    method: str
-    url: str  # as configured: may hold credentials, never shown as it is
-
-
 def lazy(module: str) -> Prober:
     """The ``probe`` of ``module``, imported on the first run: a kind whose library is large
     (gRPC, cryptography, dnspython) costs a config that does not use it nothing."""
@@ -112,6 +189,18 @@ def _no_attributes(_: Any) -> Mapping[str, Any]:
     return {}
 
 
+def _calls_none(_: Any) -> tuple[str, ...]:
+    return ()
+
+
+def _no_problems(_: Any, __: Known) -> Iterable[tuple[KeyPath, str]]:
+    return ()
+
+
+def _as_is(config: Any, _: str) -> Any:
+    return config
+
+
 @dataclass(frozen=True, slots=True)
 class ProberSpec:
     """Everything the agent knows about one probe kind; nothing else asks ``kind == ...``.
@@ -124,6 +213,11 @@ class ProberSpec:
     where resource kinds measure the neighbourhood. ``tls`` says whether a run with these
     settings reports a TLS handshake; ``request`` is the HTTP request it sends, if it sends
     one; ``anonymous`` gives the same settings without any credential (the auth check).
+    ``requests`` are all the requests a run sends when there are several (a flow's steps);
+    ``calls`` the other integrations (pattern/name) a run calls; ``problems`` what is wrong
+    with the settings given the whole config (``Known``), as (key path under the kind's
+    block, message), for the planner to report at their lines; ``bind`` the settings with
+    what only the plan knows filled in: the probe's own integration (pattern/name).
     """
 
     kind: str
@@ -142,6 +236,17 @@ class ProberSpec:
     attributes: Callable[[Any], Mapping[str, Any]] = _no_attributes
     request: Callable[[Any], Request | None] = _nowhere
     anonymous: Callable[[Any], Any] | None = None
+    requests: Callable[[Any], tuple[Request, ...]] | None = None
+    calls: Callable[[Any], tuple[str, ...]] = _calls_none
+    problems: Callable[[Any, Known], Iterable[tuple[KeyPath, str]]] = _no_problems
+    bind: Callable[[Any, str], Any] = _as_is
+
+    def all_requests(self, config: Any) -> tuple[Request, ...]:
+        """Every HTTP request a run sends (none for a kind that sends none)."""
+        if self.requests is not None:
+            return self.requests(config)
+        request = self.request(config)
+        return () if request is None else (request,)
 
     def fact_table(self) -> Mapping[str, Fact]:
         return {f.name: f for f in (*self.facts, RESPONSE_TIME)}

@@ -1,4 +1,5 @@
-"""``GET /api/v1/compliance`` and ``GET /api/v1/audit?since=24h``: the report's data, served."""
+"""``GET /api/v1/compliance``, ``/api/v1/audit?since=24h`` and ``/api/v1/flows?since=24h``: the
+report's data, served."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from agent.audit.read import count_types, parse_since, read_events
 from agent.reporting.document import compliance_document
+from agent.reporting.workflows import workflow_document
 
 if TYPE_CHECKING:
     from agent.app import App
@@ -81,4 +83,19 @@ def compliance_routes(app: App) -> list[web.RouteDef]:
             }
         return _json(body)
 
-    return [web.get("/api/v1/compliance", compliance), web.get("/api/v1/audit", audit)]
+    async def flows(request: web.Request) -> web.Response:
+        """Each flow over ``since`` (default 24h) to ``until`` (default now), rounded out to
+        the hours the agent keeps (a week at most)."""
+        now = time.time()
+        try:
+            since = parse_since(request.query.get("since", "24h"), now)
+            until = parse_since(request.query["until"], now) if "until" in request.query else now
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json(workflow_document(app.plan, app.store.flows, since=since, until=until))
+
+    return [
+        web.get("/api/v1/compliance", compliance),
+        web.get("/api/v1/audit", audit),
+        web.get("/api/v1/flows", flows),
+    ]

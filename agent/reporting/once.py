@@ -16,9 +16,15 @@ async def evaluate_once(plan: Plan) -> ComplianceView:
     latency_sla and availability_slo need more runs than one pass gives, so they come out
     not applicable unless ``availability_slo.min_runs`` is 1.
     """
+    view, _ = await run_and_evaluate(plan)
+    return view
+
+
+async def run_and_evaluate(plan: Plan) -> tuple[ComplianceView, dict[str, Result]]:
+    """``evaluate_once``, and the results it judged (the workflow report reads them)."""
     latest: dict[str, Result] = {}
     evaluator = ComplianceEvaluator(plan, latest, time.time())
     for result in (await run_once(plan)).values():
         latest[result.probe_id] = result
         evaluator.observe(result, time.time())
-    return evaluator.view()
+    return evaluator.view(), latest

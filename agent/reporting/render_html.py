@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from agent.reporting import render_workflows
 from agent.reporting.events import describe_event
 from agent.reporting.render_text import score_text, when
 
@@ -167,6 +168,8 @@ Audit events from {_e(when(info["from"]))} to {_e(when(info["to"]))} ({_e(info["
 {chart(doc)}
 <h2>What needs attention ({len(doc["failing"])})</h2>
 {_attention(doc)}
+<h2>Workflows ({len(doc.get("workflows") or [])})</h2>
+{render_workflows.html_section(doc)}
 <h2>Every check, by pattern and integration</h2>
 {_details(doc)}
 <h2>Audit trail</h2>

@@ -7,6 +7,7 @@ import io
 import time
 from typing import Any
 
+from agent.reporting import render_workflows
 from agent.reporting.events import describe_event
 
 STATUS_WORDS = {"pass": "pass", "fail": "FAIL", "not_applicable": "n/a"}
@@ -67,6 +68,7 @@ def markdown(doc: dict[str, Any]) -> str:
             + (f" ([runbook]({item['runbook']}))" if item.get("runbook") else ""),
             "",
         ]
+    out += render_workflows.markdown(doc)
     out += ["", "## Every check", ""]
     for pattern, p in doc["patterns"].items():
         out += [f"### {pattern} — {score_text(p)} (owner {p['owner']})", ""]
@@ -123,7 +125,8 @@ CSV_COLUMNS = (
 
 
 def csv_text(doc: dict[str, Any]) -> str:
-    """One row per check (record=check), then one per audit event (record=audit)."""
+    """One row per check (record=check), per flow step (record=workflow), then per audit
+    event (record=audit)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -146,6 +149,7 @@ def csv_text(doc: dict[str, Any]) -> str:
                         i["owner"],
                     )
                 )
+    writer.writerows(render_workflows.csv_rows(doc, generated))
     for e in doc["audit"]["events"]:
         subject = str(e.get("subject", ""))
         parts = subject.split("/")

@@ -1,4 +1,4 @@
-"""``oversight report``: compliance and audit events for a period, from an agent or one pass.
+"""``oversight report``: compliance, workflows and audit events for a period.
 
 The data comes from a running agent's API (``--from URL``) or, with ``-c CONFIG``, from
 probing every endpoint once here (plus the events of the config's audit log, if it can be
@@ -17,12 +17,14 @@ from yarl import URL
 
 from agent.audit.read import count_types, read_events
 from agent.durations import format_duration
+from agent.flow_history import from_results
 from agent.planning import load_plan
 from agent.probers.http_client import failure
 from agent.redact import Redactor, redact_url
 from agent.reporting import render_html, render_text
 from agent.reporting.document import compliance_document
-from agent.reporting.once import evaluate_once
+from agent.reporting.once import run_and_evaluate
+from agent.reporting.workflows import workflow_document
 
 FORMATS = ("md", "json", "csv", "html")
 
@@ -38,10 +40,12 @@ def report_document(
     source: str,
     period: float,
     now: float,
+    workflows: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     events = audit.get("events", [])
     return {
         **compliance,
+        "workflows": (workflows or {}).get("flows", []),
         "report": {
             "title": "Compliance and audit report",
             "source": source,
@@ -70,6 +74,7 @@ async def from_agent(url: str, period: float, timeout: float = 30.0) -> dict[str
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
             compliance = await _get(http, f"{base}/api/v1/compliance")
             audit = await _get(http, f"{base}/api/v1/audit?since={period:g}s&limit=10000")
+            flows = await _get(http, f"{base}/api/v1/flows?since={period:g}s", optional=True)
     except TimeoutError:
         raise ReportError(
             f"cannot reach the agent at {redact_url(base)}: no answer within {timeout:g}s"
@@ -78,12 +83,21 @@ async def from_agent(url: str, period: float, timeout: float = 30.0) -> dict[str
         what = failure(exc, URL(base).host or base).message  # "connection refused", ...
         raise ReportError(f"cannot reach the agent at {redact_url(base)}: {what}") from None
     return report_document(
-        compliance, audit, source=f"agent at {redact_url(base)}", period=period, now=now
+        compliance,
+        audit,
+        source=f"agent at {redact_url(base)}",
+        period=period,
+        now=now,
+        workflows=flows,
     )
 
 
-async def _get(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+async def _get(http: aiohttp.ClientSession, url: str, *, optional: bool = False) -> dict[str, Any]:
+    """The JSON object at ``url``; an ``optional`` one an agent may not serve yet (404) is
+    empty."""
     async with http.get(url) as response:
+        if optional and response.status == 404:
+            return {}
         if response.status != 200:
             raise ReportError(f"{redact_url(url)} answered {response.status}")
         try:
@@ -97,7 +111,7 @@ async def _get(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 
 async def from_config(config: Path, period: float) -> dict[str, Any]:
     plan = load_plan(config)
-    view = await evaluate_once(plan)
+    view, results = await run_and_evaluate(plan)
     now = time.time()
     redactor = Redactor(plan.secrets)
     compliance = compliance_document(view, plan, generated=now, scrub=redactor.scrub)
@@ -106,8 +120,14 @@ async def from_config(config: Path, period: float) -> dict[str, Any]:
         audit["events"] = read_events(
             plan.audit.path, keep=plan.audit.keep, since=now - period, limit=10_000
         )
+    flows = workflow_document(plan, from_results(results.values()), since=now - period, until=now)
     return report_document(
-        compliance, audit, source=f"one pass of every probe in {config}", period=period, now=now
+        compliance,
+        audit,
+        source=f"one pass of every probe in {config}",
+        period=period,
+        now=now,
+        workflows=flows,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from agent import __version__
 from agent.evaluation.state import State
 from agent.redact import Redactor
+from agent.reporting.status_steps import calling_html, flows_calling, result_steps, steps_html
 from agent.results import Result
 from agent.snapshot import Snapshot
 
@@ -38,6 +39,9 @@ def _result(result: Result | None, redactor: Redactor) -> dict[str, Any] | None:
             {"signal": b.signal, "severity": b.severity.value, "value": b.value, "limit": b.limit}
             for b in result.breaches
         ],
+        "attempts": result.attempts,
+        "cause": result.cause,
+        "steps": result_steps(result, redactor.scrub),
     }
 
 
@@ -72,7 +76,9 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
             "depends_on": list(integration.depends_on),
             "state": state,
             "reason": redactor.scrub(status.reason) if status else "",
+            "root_cause": status.root_cause if status else None,
             "probes": probes,
+            "flows": flows_calling(snap, key, redactor.scrub),
         }
     return {
         "agent": {
@@ -144,6 +150,10 @@ def render_page(doc: dict[str, Any]) -> str:
                         f"{e(probe_name)}: {e(latest['reason'] or '')} "
                         f"<small>{e(latest['message'])}</small>"
                     )
+                if latest is not None and latest["steps"]:
+                    probes.append(steps_html(latest["steps"]))
+            if idata["flows"]:
+                probes.append(calling_html(idata["flows"]))
             runbook = f'<a href="{e(idata["runbook"])}">runbook</a>' if idata["runbook"] else ""
             rows.append(
                 f"<tr><td>{e(pattern)}</td><td>{e(name)}</td><td>{e(idata['scope'])}</td>"

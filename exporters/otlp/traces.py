@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,8 @@ from agent import __version__
 from agent import vocabulary as v
 from agent.plan import ProbePlan
 from agent.probers import REGISTRY
-from agent.results import Result
+from agent.probers.base import StepSpan
+from agent.results import Result, StepResult
 from agent.vocabulary import PROBE_LABELS, Detail
 from exporters.otlp.failures import ExportFailures
 
@@ -67,9 +69,43 @@ class CountingSpanExporter(SpanExporter):
         return True  # nothing is buffered here
 
 
+class _TracedStep:
+    """One step's span: started when the step starts (its traceparent goes out with the
+    step's request), ended by ``TracedRun.finish`` only if the run is kept."""
+
+    def __init__(self, span: Any, headers: Mapping[str, str]) -> None:
+        self.span = span
+        self.headers = headers
+        self.ended: int | None = None  # unix ns
+        self.outcome: StepResult | None = None
+
+    def end(self, step: StepResult) -> None:
+        self.ended, self.outcome = time.time_ns(), step
+
+    def close(self, run_end: int) -> None:
+        """End the span (at the run's end if the step never finished: cut by the deadline).
+
+        Only the step's reason goes on the span, never its message: the run's root span
+        carries the message, scrubbed of what the run captured.
+        """
+        step = self.outcome
+        if step is None:
+            self.span.set_attribute("error.type", "timeout")
+            self.span.set_status(Status(StatusCode.ERROR, "timeout"))
+        else:
+            if step.status is not None:
+                self.span.set_attribute("http.response.status_code", step.status)
+            self.span.set_attribute("oversight.step.requests", step.requests)
+            if not step.success and step.reason is not None:
+                self.span.set_attribute("error.type", step.reason.value)
+                self.span.set_status(Status(StatusCode.ERROR, step.reason.value))
+        self.span.end(end_time=min(self.ended or run_end, run_end))
+
+
 class TracedRun:
     """The trace side of one run (an ``agent.outputs.RunTrace``): a root span started just
-    before the run, its W3C headers, and ``context`` once the span is kept (for exemplars)."""
+    before the run, its W3C headers, and ``context`` once the span is kept (for exemplars).
+    A multi-step run (a flow) starts a child span per step through ``step``."""
 
     def __init__(self, traces: OtelTraces, probe: ProbePlan, span: Any) -> None:
         self._traces = traces
@@ -80,10 +116,27 @@ class TracedRun:
         self.trace_id: str | None = format(self._trace_id, "032x")
         self.context: Context | None = None
         self.headers: Mapping[str, str] = {}
+        self._steps: list[_TracedStep] = []
         if traces.propagate:
             carrier: dict[str, str] = {}
             _PROPAGATOR.inject(carrier, context=self._context)
             self.headers = carrier
+
+    def step(self, name: str, attributes: Mapping[str, Any]) -> StepSpan:
+        """A child span for one step, started now; its traceparent is the step's own."""
+        scrub = self._traces.scrub
+        span = self._traces.tracer.start_span(
+            name,
+            context=self._context,
+            kind=SpanKind.CLIENT,
+            attributes={k: scrub(a) if isinstance(a, str) else a for k, a in attributes.items()},
+        )
+        headers: dict[str, str] = {}
+        if self._traces.propagate:
+            _PROPAGATOR.inject(headers, context=trace.set_span_in_context(span, self._context))
+        traced = _TracedStep(span, headers)
+        self._steps.append(traced)
+        return traced
 
     def finish(self, result: Result) -> Result:
         """End the span tree if the run is kept; return the Result with the trace id only then.
@@ -111,6 +164,8 @@ class TracedRun:
             )
             child.end(end_time=child_end)
             cursor = child_end
+        for step in self._steps:
+            step.close(end)
         span.set_attributes(result_attributes(result))
         for breach in result.breaches:
             span.add_event(
@@ -218,4 +273,11 @@ def result_attributes(result: Result) -> dict[str, Any]:
     if not result.success and result.reason is not None:
         attrs["error.type"] = result.reason.value
         attrs["oversight.failure.reason"] = result.reason.value
+    if result.attempts > 1:
+        attrs["oversight.attempts"] = result.attempts
+    if result.cause is not None:
+        attrs["oversight.failure.cause"] = result.cause
+    failed = next((s for s in result.steps if not s.success), None)
+    if failed is not None:
+        attrs["oversight.failure.step"] = failed.name
     return attrs

@@ -101,9 +101,10 @@ def probe_settings(probe: ProbePlan, out: Sink) -> None:
     labels = probe.labels
     out.add(n.PROBE_INFO, (*labels, probe.kind, probe.target, f"{probe.interval:g}"), 1)
     for rule in probe.thresholds:
+        family = rule.signal.family
         for severity, level in zip(_SEVERITIES, (rule.warning, rule.critical), strict=True):
-            if level is not None:
-                out.add(rule.signal.family, (*labels, severity), level)
+            if level is not None and family is not None:
+                out.add(family, (*labels, severity), level)
 
 
 def probe_run(
@@ -116,6 +117,8 @@ def probe_run(
     out.add(n.PROBE_RUNS, labels, totals.runs)
     for reason, count in totals.failures.items():
         out.add(n.PROBE_FAILURES, (*labels, reason.value), count)
+    for step, count in totals.step_failures.items():
+        out.add(n.FLOW_STEP_FAILURES, (*labels, step), count)
     if totals.bucket_counts is not None:
         out.add(
             n.PROBE_DURATION_HISTOGRAM,
@@ -132,6 +135,10 @@ def probe_run(
         out.add(phases, (*labels, phase), seconds)
     for family, value in result.values:
         out.add(family, labels, value)
+    for item in result.series:  # families with labels of their own (a flow's steps)
+        out.add(item.family, (*labels, *item.labels), item.value)
+    if probe.retries:
+        out.add(n.PROBE_ATTEMPTS, labels, result.attempts)
     for capacity in result.capacity:
         unit_labels = (*labels, capacity.resource, capacity.unit)
         if capacity.used is not None:

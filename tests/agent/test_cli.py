@@ -57,10 +57,20 @@ def free_port() -> str:
         return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
-def oversight(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-              ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(OVERSIGHT), *args], capture_output=True, text=True, timeout=60,
-                          env=env, cwd=cwd, check=False)
+def oversight(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(OVERSIGHT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def test_every_command_has_the_logging_options() -> None:
@@ -92,8 +102,9 @@ async def test_audit_verify_takes_the_logging_options(tmp_path: Path) -> None:
     audit.open()
     audit.emit("state_change", "account/ledger", old="ok", new="down")
     assert await audit.flush()
-    result = oversight("audit", "verify", "--log-level", "debug", "--log-format", "json",
-                       str(audit.path))
+    result = oversight(
+        "audit", "verify", "--log-level", "debug", "--log-format", "json", str(audit.path)
+    )
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("ok: 1 records, 0..0, in 1 file(s)")
     assert main(["audit", "--log-level", "warning", "verify", str(audit.path)]) == 0
@@ -118,14 +129,18 @@ def test_a_malformed_listen_address_is_one_line(tmp_path: Path) -> None:
     config.write_text(CONFIG)
     result = oversight("run", "-c", str(config), "--listen", "localhost")
     assert (result.returncode, result.stderr) == (
-        1, "error: listen address 'localhost' is not host:port\n")
+        1,
+        "error: listen address 'localhost' is not host:port\n",
+    )
 
 
 def test_report_names_the_url_and_says_refused(closed_port: str) -> None:
     result = oversight("report", "--from", f"http://{closed_port}")
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == f"error: cannot reach the agent at http://{closed_port}: " \
-                            "connection refused\n"
+    assert (
+        result.stderr == f"error: cannot reach the agent at http://{closed_port}: "
+        "connection refused\n"
+    )
     bare = oversight("report", "--from", closed_port)  # host:port alone means http://
     assert bare.stderr == result.stderr
 
@@ -159,7 +174,10 @@ def test_the_demo_banner_commands_work_as_printed(tmp_path: Path) -> None:
     listen = free_port()
     process = subprocess.Popen(
         [str(OVERSIGHT), "demo", "--listen", listen, "--duration", "120"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     try:
         banner = _banner(process, time.monotonic() + 60)
@@ -168,14 +186,22 @@ def test_the_demo_banner_commands_work_as_printed(tmp_path: Path) -> None:
         full = shlex.quote(str(OVERSIGHT.absolute()))
         assert report == f"{full} report --from http://{listen} --format html -o compliance.html"
         assert verify.startswith(f"{full} audit verify ")
-        made = subprocess.run(["sh", "-c", report], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=60, check=False)
+        made = subprocess.run(
+            ["sh", "-c", report],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert made.returncode == 0, made.stderr
         assert (tmp_path / "compliance.html").read_text().startswith("<!doctype html>")
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(30)
-    checked = subprocess.run(["sh", "-c", verify], env=env, capture_output=True, text=True,
-                             timeout=60, check=False)
+    checked = subprocess.run(
+        ["sh", "-c", verify], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("ok: ")

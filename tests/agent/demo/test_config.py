@@ -26,6 +26,7 @@ BUSINESS = {
     "client/kyc_vendor/verify",
     "client/kyc_vendor/verify.auth_check",
 }
+FLOWS = {"bill_pay/payment_workflow/pay_bill"}  # tested below and in the flow's own test
 SIDECAR = tuple(f"account/account_service/{name}" for name in ("node", "node_cpu", "process"))
 CAPACITY = {
     "bill_pay/payment_workflow/pool",
@@ -92,7 +93,16 @@ async def test_config_yaml_is_a_valid_agent_config(demo: DemoServices) -> None:
     }
     assert kinds[("account/core_ledger", "line")] == "tcp"
     assert kinds[("client/kyc_vendor", "cert")] == "tls"
-    assert set(kinds.values()) == {"http", "tcp", "tls", "scrape", "host", "process", "credential"}
+    assert set(kinds.values()) == {
+        "http",
+        "tcp",
+        "tls",
+        "scrape",
+        "host",
+        "process",
+        "credential",
+        "flow",
+    }
     sidecar = {p: kinds[("account/account_service", p)] for p in ("node", "node_cpu", "process")}
     assert sidecar == {"node": "host", "node_cpu": "host", "process": "process"}
 
@@ -154,10 +164,10 @@ async def test_the_agent_sees_each_fault_through_the_config(
         await demo[key].update(**changes)
     seen = await probe_everything(demo)
     # health everywhere, cert on 4 external, 1 line, and capacity: pool, node (2), process, creds
-    assert len(seen) == 2 * len(KEYS) - 3 + 1 + len(CAPACITY) + len(BUSINESS)
-    assert seen.keys() >= CAPACITY
+    assert len(seen) == 2 * len(KEYS) - 3 + 1 + len(CAPACITY) + len(BUSINESS) + len(FLOWS)
+    assert seen.keys() >= CAPACITY | FLOWS
     for probe_id, (reason, breaches) in seen.items():
-        if probe_id in BUSINESS:
+        if probe_id in BUSINESS | FLOWS:
             continue
         want_reason, want_breach = expected.get(probe_id, (None, ""))
         assert reason == want_reason, probe_id

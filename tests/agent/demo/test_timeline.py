@@ -67,6 +67,7 @@ def test_the_default_schedule_fits_and_starts_within_20s() -> None:
         "down",
         "near_expiry",
         "pool_leak",
+        "stale_tokens",
     }
     assert {step.target for step in SCHEDULE} <= {i.key for i in integrations()}
     outage = [s for s in SCHEDULE if s.target == "account/core_ledger"]

@@ -156,3 +156,108 @@ def test_reload_keeps_known_states_and_drops_removed_integrations() -> None:
     world.tracker.set_plan(build_plan(load_config_text(smaller)), world.now)
     assert world.state("account/ledger") is State.DOWN
     assert set(world.tracker.statuses()) == {"account/ledger", "account/service"}
+
+
+FLOW_CONFIG = """\
+agent:
+  state: {failures_to_down: 1, successes_to_recover: 1}
+patterns:
+  account:
+    integrations:
+      ledger:
+        scope: external
+        probes: {port: {interval: 10s, timeout: 1s, tcp: {address: "127.0.0.1:1"}}}
+      service:
+        scope: internal
+        depends_on: [account/ledger]
+        probes: {port: {interval: 10s, timeout: 1s, tcp: {address: "127.0.0.1:1"}}}
+  client:
+    integrations:
+      kyc:
+        scope: external
+        probes: {port: {interval: 10s, timeout: 1s, tcp: {address: "127.0.0.1:1"}}}
+  bill_pay:
+    integrations:
+      workflow:
+        scope: internal
+        probes:
+          port:
+            interval: 10s
+            timeout: 1s
+            flow:
+              steps:
+                - {name: validate, integration: account/service, url: "http://127.0.0.1:1/v"}
+                - {name: verify, integration: client/kyc, url: "http://127.0.0.1:1/k"}
+                - {name: pay, url: "http://127.0.0.1:1/p"}
+"""
+
+
+def feed_flow(world: World, failing_at: str | None) -> list:
+    """A run of the workflow's flow that fails at the step calling ``failing_at`` (None: ok)."""
+    world.now += 1
+    result = Result(
+        probe_id="bill_pay/workflow/port",
+        started=world.now,
+        duration=0.01,
+        success=failing_at is None,
+        reason=None if failing_at is None else Reason.STATUS_MISMATCH,
+        message="" if failing_at is None else f"step x ({failing_at}): [STATUS] (401) == 200",
+        cause=failing_at,
+    )
+    world.store.record(result)
+    return world.tracker.observe(result, world.now)
+
+
+def test_a_flow_failing_at_a_healthy_partner_is_down_and_names_it() -> None:
+    world = World(FLOW_CONFIG)
+    for key in ("account/ledger", "account/service", "client/kyc"):
+        world.feed(key, True)
+    feed_flow(world, "client/kyc")
+    status = world.tracker.status("bill_pay/workflow")
+    assert (status.state, status.root_cause) == (State.DOWN, "client/kyc")
+    assert status.reason == "port: status_mismatch: step x (client/kyc): [STATUS] (401) == 200"
+
+
+def test_a_flow_failing_at_a_partner_that_is_down_is_impacted_by_its_root_cause() -> None:
+    world = World(FLOW_CONFIG)
+    for key in ("account/ledger", "account/service", "client/kyc"):
+        world.feed(key, True)
+    feed_flow(world, "client/kyc")
+    changes = world.feed("client/kyc", False)  # the partner's own probe sees it too now
+    workflow = world.tracker.status("bill_pay/workflow")
+    assert (workflow.state, workflow.root_cause) == (State.IMPACTED, "client/kyc")
+    assert [(t.integration, t.new) for t in changes] == [
+        ("client/kyc", State.DOWN),
+        ("bill_pay/workflow", State.IMPACTED),
+    ]
+    world.feed("account/ledger", False)
+    world.feed("account/service", False)
+    feed_flow(world, "account/service")  # the ledger behind the service is the root
+    workflow = world.tracker.status("bill_pay/workflow")
+    assert (workflow.state, workflow.root_cause) == (State.IMPACTED, "account/ledger")
+    feed_flow(world, None)
+    assert world.tracker.status("bill_pay/workflow").state is State.OK
+    assert world.tracker.status("bill_pay/workflow").root_cause is None
+
+
+def test_a_flow_failing_at_its_own_step_is_simply_down() -> None:
+    world = World(FLOW_CONFIG)
+    feed_flow(world, None)
+    world.now += 1
+    own = Result("bill_pay/workflow/port", world.now, 0.01, False, Reason.TIMEOUT, "no answer")
+    world.store.record(own)
+    world.tracker.observe(own, world.now)
+    status = world.tracker.status("bill_pay/workflow")
+    assert (status.state, status.root_cause) == (State.DOWN, None)
+
+
+def test_a_flow_blaming_an_integration_that_depends_on_its_own_is_simply_down() -> None:
+    text = FLOW_CONFIG.replace(
+        "        depends_on: [account/ledger]", "        depends_on: [bill_pay/workflow]"
+    )
+    world = World(text)
+    world.feed("account/service", False)  # down, and it depends on the workflow
+    feed_flow(world, "account/service")
+    status = world.tracker.status("bill_pay/workflow")
+    assert (status.state, status.root_cause) == (State.DOWN, None)
+    assert world.tracker.status("account/service").root_cause == "bill_pay/workflow"

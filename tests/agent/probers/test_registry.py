@@ -43,8 +43,10 @@ def scenario(kind: str) -> Callable[[Scenario], Scenario]:
 
 
 def written(result: Result) -> set[Family]:
-    """The families a result gives the views: its values, its *_info details, its capacity."""
+    """The families a result gives the views: its values and labelled series, its *_info
+    details, its capacity."""
     families = {family for family, _ in result.values}
+    families |= {item.family for item in result.series}
     details = {detail for detail, _ in result.info}
     families |= {f for f in v.INFO_FAMILIES if f.details[0] in details}
     for reading in result.capacity:
@@ -145,6 +147,32 @@ async def _scrape(run: RunProbe, stack: AsyncExitStack, _: Path, __: TlsPki) -> 
     peer = await stack.enter_async_context(serve(app))
     resources = {"pool:db": {"used": "pool_in_use", "limit": "pool_max"}}
     return [await run("scrape", {"url": peer.url("/metrics"), "resources": resources})]
+
+
+@scenario("flow")
+async def _flow(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> list[Result]:
+    app = web.Application()
+    app.router.add_get("/quota", _quota)
+    peer = await stack.enter_async_context(serve(app, ssl_context=_server_context(pki)))
+    tls = {"ca_file": str(pki.ca_file)}
+    steps = [
+        {
+            "name": "first",
+            "url": peer.url("/quota"),
+            "tls": tls,
+            "capture": {"code": {"status": True}},
+        },
+        {"name": "second", "url": peer.url("/quota?code=${flow.code}"), "tls": tls},
+    ]
+    return [await run("flow", {"steps": steps})]
+
+
+@scenario("command")
+async def _command(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> list[Result]:
+    script = tmp / "check_ok"
+    script.write_text("#!/bin/sh\necho 'OK - fine | time=12ms;100;200;0; size=2KB'\n")
+    script.chmod(0o755)
+    return [await run("command", {"argv": [str(script)]})]
 
 
 @scenario("credential")

@@ -23,7 +23,17 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from agent import vocabulary as v
 from agent.app import App
-from agent.results import Breach, Capacity, Compliance, Finding, Reason, Result, Severity
+from agent.results import (
+    Breach,
+    Capacity,
+    Compliance,
+    Finding,
+    Labelled,
+    Reason,
+    Result,
+    Severity,
+    StepResult,
+)
 from agent.snapshot import Snapshot
 from agent.vocabulary import Detail, Family
 from exporters.prometheus.collector import SnapshotCollector
@@ -66,6 +76,16 @@ patterns:
             dns: {{query_name: ledger.bank.test, server: "127.0.0.1:53"}}
           port:
             tcp: {{address: "ledger.bank.test:5432"}}
+          transfer:
+            retries: 1
+            flow:
+              steps:
+                - {{name: open, url: "http://ledger.bank.test/open", capture: {{id: {{json: id}}}}}}
+                - name: close
+                  integration: bill_pay/processor
+                  url: "http://processor.bank.test/close/${{flow.id}}"
+          disk:
+            command: {{argv: [/usr/lib/nagios/plugins/check_disk, -w, 10%]}}
 """
 
 
@@ -137,6 +157,36 @@ def _results(now: float) -> list[Result]:
             reason=Reason.TIMEOUT,
             message="no answer within 2s (during connect)",
             phases=(("resolve", 0.01), ("connect", 1.99)),
+        ),
+        Result(
+            probe_id="account/ledger/transfer",
+            started=now,
+            duration=0.31,
+            success=False,
+            reason=Reason.STATUS_MISMATCH,
+            message="step close (bill_pay/processor): [STATUS] (401) == 200",
+            attempts=2,
+            steps=(
+                StepResult("open", "account/ledger", True, 0.0, 0.1, status=200),
+                StepResult("close", "bill_pay/processor", False, 0.1, 0.2, Reason.STATUS_MISMATCH),
+            ),
+            series=(
+                Labelled(v.FLOW_STEP_SUCCESS, ("open", "account/ledger"), 1.0),
+                Labelled(v.FLOW_STEP_DURATION, ("open",), 0.1),
+                Labelled(v.FLOW_STEP_SUCCESS, ("close", "bill_pay/processor"), 0.0),
+                Labelled(v.FLOW_STEP_DURATION, ("close",), 0.2),
+            ),
+            cause="bill_pay/processor",
+        ),
+        Result(
+            probe_id="account/ledger/disk",
+            started=now,
+            duration=0.02,
+            success=True,
+            message="DISK WARNING - free space: / 9%",
+            values=((v.COMMAND_STATUS, 1),),
+            breaches=(Breach("check", Severity.WARNING, 1.0, 1.0),),
+            series=(Labelled(v.COMMAND_PERFDATA, ("/", "bytes"), 9e9),),
         ),
     ]
 
@@ -257,3 +307,32 @@ def test_a_scrape_redraws_what_changed_and_forgets_what_left(snapshot: Snapshot)
     assert 'integration="ledger",scope="internal",probe="dns"' not in after
     success = [line for line in after.splitlines() if line.startswith("probe_success{")]
     assert any('probe="health"' in line and line.endswith(" 0.0") for line in success)
+
+
+def test_a_flow_and_a_command_add_a_few_series_each(snapshot: Snapshot) -> None:
+    """Per flow step: success, duration and a failure counter; per perfdata label one series;
+    the attempts of a probe with retries."""
+    text = Exposition().render(snapshot).decode()
+    probe = 'pattern="account",integration="ledger",scope="internal",probe="{}"'
+    const = 'cluster="eu \\"west\\"",agent="agent-1"'
+    flow, disk = probe.format("transfer"), probe.format("disk")
+    mine = sorted(
+        line
+        for line in text.splitlines()
+        if line.startswith(("oversight_flow_", "oversight_command_", "oversight_probe_attempts"))
+    )
+    assert mine == sorted(
+        [
+            f'oversight_command_perfdata{{{disk},label="/",unit="bytes",{const}}} 9e+09',
+            f"oversight_command_status{{{disk},{const}}} 1.0",
+            f'oversight_flow_step_duration_seconds{{{flow},step="close",{const}}} 0.2',
+            f'oversight_flow_step_duration_seconds{{{flow},step="open",{const}}} 0.1',
+            f'oversight_flow_step_failures_total{{{flow},step="close",{const}}} 1.0',
+            f'oversight_flow_step_failures_total{{{flow},step="open",{const}}} 0.0',
+            f'oversight_flow_step_success{{{flow},step="close",'
+            f'step_integration="bill_pay/processor",{const}}} 0.0',
+            f'oversight_flow_step_success{{{flow},step="open",'
+            f'step_integration="account/ledger",{const}}} 1.0',
+            f"oversight_probe_attempts{{{flow},{const}}} 2.0",
+        ]
+    )

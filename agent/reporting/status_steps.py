@@ -1,0 +1,113 @@
+"""The steps of a multi-step run (a flow) in the status view, and the flows each integration is in.
+
+A flow that runs across three patterns shows in all three: its own integration lists its
+steps under the probe, and every integration a step calls lists the flows that call it, with
+those steps' last outcome. Captured values show only when public; every text is scrubbed.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from agent.probers import REGISTRY
+from agent.redact import MASK
+from agent.results import Result, StepResult
+from agent.snapshot import Snapshot
+
+Scrub = Callable[[str], str]
+
+
+def step_document(step: StepResult, scrub: Scrub) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "integration": step.integration,
+        "success": step.success,
+        "reason": step.reason.value if step.reason else None,
+        "message": scrub(step.message),
+        "started_seconds": round(step.started, 6),
+        "duration_seconds": round(step.duration, 6),
+        "status": step.status,
+        "requests": step.requests,
+        "conditions": [
+            {"condition": c.text, "success": c.success, "observed": scrub(c.observed)}
+            for c in step.conditions
+        ],
+        "captured": {
+            name: MASK if value is None else scrub(value) for name, value in step.captured
+        },
+    }
+
+
+def flows_calling(snap: Snapshot, key: str, scrub: Scrub) -> list[dict[str, Any]]:
+    """The probes of other integrations whose steps call ``key``: those steps, each with its
+    last outcome (``ran`` false when the last run stopped before it)."""
+    out = []
+    for probe in snap.plan.probes.values():
+        if probe.integration_key == key:
+            continue
+        requests = REGISTRY[probe.kind].all_requests(probe.settings)
+        mine = [r.step for r in requests if r.integration == key]
+        if not mine:
+            continue
+        latest = snap.latest.get(probe.id)
+        ran = {s.name: s for s in latest.steps} if latest is not None else {}
+        steps = []
+        for name in mine:
+            step = ran.get(name)
+            entry: dict[str, Any] = {"name": name, "ran": step is not None}
+            if step is not None:
+                entry |= {
+                    "success": step.success,
+                    "duration_seconds": round(step.duration, 6),
+                    "reason": step.reason.value if step.reason else None,
+                    "message": scrub(step.message),
+                }
+            steps.append(entry)
+        out.append(
+            {
+                "probe": probe.id,
+                "pattern": probe.pattern,
+                "integration": probe.integration,
+                "success": latest.success if latest is not None else None,
+                "steps": steps,
+            }
+        )
+    return out
+
+
+def result_steps(result: Result, scrub: Scrub) -> list[dict[str, Any]]:
+    return [step_document(step, scrub) for step in result.steps]
+
+
+def steps_html(steps: list[dict[str, Any]]) -> str:
+    """A flow's last run as lines under its probe: each step, its integration and timing."""
+    e = html.escape
+    lines = []
+    for step in steps:
+        took = f"{step['duration_seconds'] * 1000:.0f} ms"
+        if step["success"]:
+            said = f"ok {took}"
+        else:
+            said = f"<b>{e(step['reason'] or '')}</b> {took} <small>{e(step['message'])}</small>"
+        called = f"<small>({e(step['integration'] or '')})</small>"
+        lines.append(f"&nbsp;&nbsp;· {e(step['name'])} {called} {said}")
+    return "<br>".join(lines)
+
+
+def calling_html(flows: list[dict[str, Any]]) -> str:
+    """The flows that call an integration, with the outcome of their steps that do."""
+    e = html.escape
+    lines = []
+    for flow in flows:
+        parts = []
+        for step in flow["steps"]:
+            if not step["ran"]:
+                parts.append(f"{e(step['name'])}: not reached")
+            elif step["success"]:
+                parts.append(f"{e(step['name'])}: ok {step['duration_seconds'] * 1000:.0f} ms")
+            else:
+                parts.append(f"{e(step['name'])}: <b>{e(step['reason'] or '')}</b>")
+        lines.append(f"flow {e(flow['probe'])}: {', '.join(parts)}")
+    return "<br>".join(lines)
