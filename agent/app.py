@@ -154,7 +154,12 @@ class App:
         adapter = logging.LoggerAdapter(log, {"probe": probe_id})
         trace = self._trace(probe)
         result = await run_probe(
-            probe, self.shared, log=adapter, trace_headers=trace.headers, trace_id=trace.trace_id
+            probe,
+            self.shared,
+            log=adapter,
+            trace_headers=trace.headers,
+            trace_id=trace.trace_id,
+            redactor=self.redactor,
         )
         result = trace.finish(result)  # the trace id stays only if the span is exported
         if self.plan.probes.get(probe_id) is not probe:

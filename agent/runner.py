@@ -4,6 +4,11 @@ The deadline covers DNS, connect, TLS and body together: per-read timeouts do no
 server that trickles a byte a second. A target's fault arrives as ``ProbeFailed``; anything
 else is our bug, logged with its traceback and reported as ``internal_error``. Nothing a
 target does escapes this function.
+
+Every text of the Result (message, condition outcomes, details, findings) is built here and
+only here: scrubbed of the agent's secrets, the run's own credentials and card numbers, then
+bounded to one escaped line of a few hundred characters (agent/text.py), so no output can
+leak what a target echoed or be flooded by what it sent.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from agent.conditions.evaluate import Condition
@@ -20,8 +25,13 @@ from agent.policies.base import Policy, RunView
 from agent.probers import REGISTRY
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
 from agent.probers.shared import Shared
+from agent.redact import Redactor
 from agent.results import Compliance, ConditionOutcome, Finding, Reason, Result
+from agent.text import bounded
 from agent.thresholds import Observed, ThresholdRule, check_all
+from agent.vocabulary import Detail
+
+_NO_SECRETS = Redactor()
 
 
 async def run_probe(
@@ -31,9 +41,11 @@ async def run_probe(
     log: logging.LoggerAdapter[logging.Logger] | None = None,
     trace_headers: Mapping[str, str] | None = None,
     trace_id: str | None = None,
+    redactor: Redactor | None = None,
 ) -> Result:
     """One run of a planned probe as the agent makes it: its kind, deadline, conditions,
-    thresholds and policies. Never raises for a target's fault."""
+    thresholds and policies. Never raises for a target's fault. ``redactor`` holds the
+    agent's known secrets."""
     return await execute(
         REGISTRY[probe.kind],
         probe.settings,
@@ -46,6 +58,7 @@ async def run_probe(
         trace_headers=trace_headers,
         trace_id=trace_id,
         policies=probe.policies,
+        redactor=redactor,
     )
 
 
@@ -53,10 +66,11 @@ async def run_once(plan: Plan) -> dict[str, Result]:
     """Every probe of ``plan`` once, concurrently under the agent's limit: id -> Result."""
     shared = Shared()
     limit = asyncio.Semaphore(plan.agent.concurrency)
+    redactor = Redactor(plan.secrets)
 
     async def one(probe: ProbePlan) -> tuple[str, Result]:
         async with limit:
-            return probe.id, await run_probe(probe, shared)
+            return probe.id, await run_probe(probe, shared, redactor=redactor)
 
     try:
         return dict(await asyncio.gather(*(one(p) for p in plan.probes.values())))
@@ -77,6 +91,7 @@ async def execute(
     trace_headers: Mapping[str, str] | None = None,
     trace_id: str | None = None,
     policies: Sequence[Policy] = (),
+    redactor: Redactor | None = None,
 ) -> Result:
     """Run ``kind.probe`` once; always returns within ``timeout`` plus scheduling slack."""
     log = log or logging.LoggerAdapter(logging.getLogger("oversight.probe"), {"probe": probe_id})
@@ -106,9 +121,10 @@ async def execute(
         log.exception("probe %s raised; reported as internal_error", probe_id)
         reason, message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
     duration = time.monotonic() - started
+    scrub = (redactor or _NO_SECRETS).with_secrets(ctx.secrets).scrub
     if reason is None:
         ctx.facts["RESPONSE_TIME"] = duration
-        outcomes = tuple(c.evaluate(ctx.facts) for c in conditions)
+        outcomes = tuple(_shown(c.evaluate(ctx.facts, scrub), scrub) for c in conditions)
         first_failed = next(
             (c for c, o in zip(conditions, outcomes, strict=True) if not o.success), None
         )
@@ -118,17 +134,17 @@ async def execute(
     findings: tuple[Finding, ...] = ()
     if policies:
         view = RunView(reason is None, ctx.facts, ctx.values, ctx.info)
-        findings = tuple(_safely(policy, view, log) for policy in policies)
+        findings = tuple(_finding(_safely(policy, view, log), scrub) for policy in policies)
     return Result(
         probe_id=probe_id,
         started=started_wall,
         duration=duration,
         success=reason is None,
         reason=reason,
-        message=message,
+        message=bounded(scrub(message)) if message else "",
         phases=tuple(ctx.phases.items()),
         values=tuple(ctx.values.items()),
-        info=tuple(ctx.info.items()),
+        info=tuple(_details(ctx.info, scrub)),
         conditions=outcomes,
         breaches=(
             check_all(thresholds, Observed(duration, ctx.values, ctx.capacity))
@@ -139,6 +155,30 @@ async def execute(
         capacity=tuple(ctx.capacity),
         findings=findings,
     )
+
+
+def _shown(outcome: ConditionOutcome, scrub: Callable[[str], str]) -> ConditionOutcome:
+    """The outcome as outputs may show it: the condition's own text may hold a card number
+    or a secret too (``[BODY.card] == 4111...``)."""
+    text, observed = scrub(outcome.text), bounded(scrub(outcome.observed))
+    if text == outcome.text and observed == outcome.observed:
+        return outcome
+    return ConditionOutcome(text, outcome.success, observed)
+
+
+def _details(
+    info: Mapping[Detail, str], scrub: Callable[[str], str]
+) -> Iterator[tuple[Detail, str]]:
+    """Details a target chose (a certificate subject, a JWT ``sub``), scrubbed and bounded."""
+    for detail, text in info.items():
+        yield detail, bounded(scrub(text))
+
+
+def _finding(finding: Finding, scrub: Callable[[str], str]) -> Finding:
+    reason, evidence = bounded(scrub(finding.reason)), bounded(scrub(finding.evidence))
+    if reason == finding.reason and evidence == finding.evidence:
+        return finding
+    return Finding(finding.policy, finding.status, reason, evidence)
 
 
 def _safely(policy: Policy, view: RunView, log: logging.LoggerAdapter[logging.Logger]) -> Finding:

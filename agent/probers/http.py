@@ -38,7 +38,7 @@ from agent.probers.http_client import (
 from agent.probers.http_facts import FACTS, Body
 from agent.probers.http_ratelimit import RATELIMIT_FACTS, record_ratelimit
 from agent.probers.tlsconf import TlsClientConfig, record_tls
-from agent.redact import Redactor, is_secret_header, is_secret_param, redact_url
+from agent.redact import is_secret_header, is_secret_param, redact_url
 from agent.results import Reason
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -117,7 +117,7 @@ def _parse_url(url: str) -> URL:
 
 async def probe(config: HttpProbe, ctx: ProbeContext) -> None:
     url = _parse_url(config.url)
-    headers, secrets = await _request_headers(config, url, ctx)
+    headers = await _request_headers(config, url, ctx)
     clock = PhaseClock(ctx)
     session = HttpClients.of(ctx.shared).session(config.ip_protocol)
     try:
@@ -129,20 +129,17 @@ async def probe(config: HttpProbe, ctx: ProbeContext) -> None:
                 raw = await _read_body(config, ctx, clock, response)
             finally:
                 response.close()
-    except ProbeFailed as exc:  # the Redactor is built only for a failure's message
-        raise ProbeFailed(exc.reason, Redactor(secrets).scrub(exc.message)) from None
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         mapped = failure(exc, url.host or "")
         if clock.tls_failed and mapped.reason is Reason.CONNECT_ERROR:
             mapped = ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {mapped.message}")
-        raise ProbeFailed(mapped.reason, Redactor(secrets).scrub(mapped.message)) from None
+        raise mapped from None
     ctx.facts["BODY"] = Body.decode(raw, response.charset)
 
 
-async def _request_headers(
-    config: HttpProbe, url: URL, ctx: ProbeContext
-) -> tuple[CIMultiDict[str], list[str]]:
-    """The headers to send, and every secret they or the URL carry (for scrubbing)."""
+async def _request_headers(config: HttpProbe, url: URL, ctx: ProbeContext) -> CIMultiDict[str]:
+    """The headers to send; every secret they or the URL carry goes to ``ctx.secrets``, so
+    the runner masks it wherever the target echoes it (a body, an error, a header)."""
     headers: CIMultiDict[str] = CIMultiDict(config.headers)
     secrets = [v for k, v in headers.items() if is_secret_header(k, config.secret_headers)]
     secrets += [v for k, v in url.query.items() if is_secret_param(k)]
@@ -163,9 +160,10 @@ async def _request_headers(
         headers["Authorization"] = f"Bearer {token}"
     if "Authorization" in headers:
         secrets += [token or "", headers["Authorization"]]
+    ctx.secrets.update(secrets)
     if config.trace_context:
         headers.update(ctx.trace_headers)
-    return headers, secrets
+    return headers
 
 
 async def _read_secret(path: str, key: str) -> str:
