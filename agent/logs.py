@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from agent.redact import RedactingFilter, Redactor
 
@@ -23,19 +24,37 @@ class _JsonFormatter(logging.Formatter):
         probe = getattr(record, "probe", None)
         if probe:
             doc["probe"] = probe
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
+        # The traceback as the redacting filter left it, never formatted afresh from the
+        # exception: its text may quote a secret.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            doc["exception"] = record.exc_text
+        if record.stack_info:
+            doc["stack"] = record.stack_info
         return json.dumps(doc)
 
 
-def setup_logging(level: str, fmt: str, redactor: Callable[[], Redactor]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def log_handler(
+    fmt: str, redactor: Callable[[], Redactor], stream: TextIO | None = None
+) -> logging.Handler:
+    """A handler writing text or JSON lines to ``stream`` (stderr), every record scrubbed."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(redactor))
+    return handler
+
+
+# Libraries whose every step would otherwise be a line: APScheduler logs each job it runs.
+QUIET = {"apscheduler": logging.WARNING}
+
+
+def setup_logging(level: str, fmt: str, redactor: Callable[[], Redactor]) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(fmt, redactor)]
     root.setLevel(level.upper())
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for name, quiet in QUIET.items():
+        logging.getLogger(name).setLevel(quiet)
