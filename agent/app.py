@@ -22,6 +22,7 @@ from agent.audit.events import AuditTrail
 from agent.config import ConfigError
 from agent.evaluation.compliance import Change, ComplianceEvaluator
 from agent.evaluation.state import StateTracker, Transition
+from agent.logs import Repeats
 from agent.outputs import NO_TRACE, Output, OutputSlot, RunTrace, each
 from agent.plan import Plan, ProbePlan
 from agent.planning import load_plan
@@ -75,6 +76,7 @@ class App:
         self._first_round = set(self.plan.probes)
         self._reload_lock = asyncio.Lock()
         self._on_stop: list[Callable[[], object]] = []
+        self._repeats = Repeats()  # an output failing on every result is said once
         env = dict(os.environ if environ is None else environ)
         self.metrics = PrometheusOutput(self.snapshot)
         self._slots = [
@@ -168,7 +170,7 @@ class App:
         now = time.time()
         transitions = self.tracker.observe(result, now)
         changes = self.compliance.observe(result, now)
-        each(self.outputs, lambda o: o.on_result(probe, result, trace), "a result")
+        each(self.outputs, lambda o: o.on_result(probe, result, trace), "a result", self._repeats)
         self._changed(transitions, changes)
         self._first_round.discard(probe_id)
         if not result.success:
@@ -184,7 +186,7 @@ class App:
     def _changed(self, transitions: list[Transition], changes: list[Change]) -> None:
         if not transitions and not changes:
             return
-        each(self.outputs, lambda o: o.on_changes(transitions, changes), "changes")
+        each(self.outputs, lambda o: o.on_changes(transitions, changes), "changes", self._repeats)
         for t in transitions:
             log.info(
                 "%s: %s -> %s%s",

@@ -1,4 +1,5 @@
-"""Logging set-up: one handler, text or JSON lines, every record scrubbed of secrets."""
+"""Logging set-up: one handler, text or JSON lines, every record scrubbed of secrets; and
+``Repeats``, which keeps a problem that recurs every run from flooding the log."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TextIO
 
 from agent.redact import RedactingFilter, Redactor
@@ -58,3 +59,22 @@ def setup_logging(level: str, fmt: str, redactor: Callable[[], Redactor]) -> Non
     root.setLevel(level.upper())
     for name, quiet in QUIET.items():
         logging.getLogger(name).setLevel(quiet)
+
+
+class Repeats:
+    """Says a recurring problem once at its own level, then at debug.
+
+    A probe whose run raises, a run skipped for overlap, an output that fails: each can come
+    back every second. ``level(key, loud)`` is ``loud`` the first time ``key`` is met and
+    DEBUG after; the metrics count every occurrence, so only the noise is lost. Keys (a probe
+    id with a reason) are bounded by the plan.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[Hashable] = set()
+
+    def level(self, key: Hashable, loud: int = logging.WARNING) -> int:
+        if key in self._seen:
+            return logging.DEBUG
+        self._seen.add(key)
+        return loud

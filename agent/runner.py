@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from agent.conditions.evaluate import Condition
+from agent.logs import Repeats
 from agent.plan import Plan, ProbePlan
 from agent.policies.base import Policy, RunView
 from agent.probers import REGISTRY
@@ -118,7 +119,14 @@ async def execute(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        log.exception("probe %s raised; reported as internal_error", probe_id)
+        level = ctx.shared.repeats.level((probe_id, type(exc).__name__), logging.ERROR)
+        log.log(
+            level,
+            "probe %s raised; reported as internal_error%s",
+            probe_id,
+            " (the same again is logged at debug)" if level > logging.DEBUG else " again",
+            exc_info=level > logging.DEBUG,
+        )
         reason, message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
     duration = time.monotonic() - started
     scrub = (redactor or _NO_SECRETS).with_secrets(ctx.secrets).scrub
@@ -134,7 +142,10 @@ async def execute(
     findings: tuple[Finding, ...] = ()
     if policies:
         view = RunView(reason is None, ctx.facts, ctx.values, ctx.info)
-        findings = tuple(_finding(_safely(policy, view, log), scrub) for policy in policies)
+        findings = tuple(
+            _finding(_safely(policy, view, log, ctx.shared.repeats, probe_id), scrub)
+            for policy in policies
+        )
     return Result(
         probe_id=probe_id,
         started=started_wall,
@@ -181,11 +192,19 @@ def _finding(finding: Finding, scrub: Callable[[str], str]) -> Finding:
     return Finding(finding.policy, finding.status, reason, evidence)
 
 
-def _safely(policy: Policy, view: RunView, log: logging.LoggerAdapter[logging.Logger]) -> Finding:
-    """A policy that raises is our bug: logged, reported as not applicable, never fatal."""
+def _safely(
+    policy: Policy,
+    view: RunView,
+    log: logging.LoggerAdapter[logging.Logger],
+    repeats: Repeats,
+    probe_id: str,
+) -> Finding:
+    """A policy that raises is our bug: logged (loudly once), reported as not applicable,
+    never fatal."""
     try:
         return policy.evaluate(view)
     except Exception:
         name = getattr(policy, "name", type(policy).__name__)
-        log.exception("compliance policy %s raised", name)
+        level = repeats.level((name, probe_id), logging.ERROR)
+        log.log(level, "compliance policy %s raised", name, exc_info=level > logging.DEBUG)
         return Finding(name, Compliance.NOT_APPLICABLE, "the policy could not be evaluated")

@@ -15,6 +15,7 @@ from agent.conditions.facts import Fact, FactType
 from agent.conditions.parser import compile_condition
 from agent.policies.base import RunView
 from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec
+from agent.probers.shared import Shared
 from agent.redact import Redactor
 from agent.results import Compliance, Finding, Reason
 from agent.runner import execute
@@ -178,3 +179,22 @@ async def test_findings_are_scrubbed_and_bounded_too() -> None:
     (finding,) = result.findings
     assert finding.reason.startswith("saw card **** **** **** 6467 for <redacted> zzz")
     assert len(finding.reason) <= MESSAGE_LIMIT and len(finding.evidence) <= MESSAGE_LIMIT
+
+
+async def test_a_bug_that_recurs_every_run_is_logged_loudly_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shared = Shared()
+    with caplog.at_level(logging.DEBUG, logger="oversight.probe"):
+        for _ in range(3):
+            result = await execute(
+                spec_of(crashes), Empty(), probe_id="p/i/x", timeout=1, shared=shared
+            )
+            assert result.reason is Reason.INTERNAL_ERROR
+    said = [(r.levelname, bool(r.exc_info), r.getMessage()) for r in caplog.records]
+    assert said == [
+        ("ERROR", True, "probe p/i/x raised; reported as internal_error "
+         "(the same again is logged at debug)"),
+        ("DEBUG", False, "probe p/i/x raised; reported as internal_error again"),
+        ("DEBUG", False, "probe p/i/x raised; reported as internal_error again"),
+    ]  # fmt: skip
