@@ -55,6 +55,7 @@ CANARIES = {  # name -> value; the ones with an environment variable come from $
     "password": "Cnry-pw/9Lqx",
     "query": "Cnry-qry-Xe5Wd8Jk",
     "grpc": "Cnry-grpc-Pz2Mc7Ua",
+    "otlp": "Cnry-otlp-Hy4Nf6Rb",  # the collector's API key, in OTEL_EXPORTER_OTLP_HEADERS
 }
 ENVIRONMENT = {name: value for name, value in CANARIES.items() if name.startswith("CANARY_")}
 
@@ -379,6 +380,7 @@ async def test_no_output_repeats_a_secret_or_a_card_number(
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_METRIC_EXPORT_INTERVAL": "200",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={CANARIES['otlp']}",
         }
         app = App(path, listen="127.0.0.1:0", environ=env)
         with agent_logs(app) as (text_log, json_log):
@@ -398,6 +400,7 @@ async def test_no_output_repeats_a_secret_or_a_card_number(
                 await app.stop()  # flushes the spans, the last metrics and the audit trail
                 await web.cleanup()
         outputs |= otlp_requests(running.sink)
+        assert {h.get("x-api-key") for h in running.sink.headers} == {CANARIES["otlp"]}
     outputs["log (text)"] = text_log.getvalue()
     outputs["log (json)"] = json_log.getvalue()
     outputs["audit file"] = (tmp_path / "audit.jsonl").read_text()
