@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import SplitResult, quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "<redacted>"
+_KEPT_EXTENSIONS = 1024  # Redactors extended with a run's secrets, kept for the next run
 
 # A digit run of 13 to 19 digits, spaces or dashes allowed between them: a card number when it
 # passes Luhn and starts like a card of a known network (Visa 4; Mastercard 2[2-7], 5; Amex 34,
@@ -164,18 +165,30 @@ class Redactor:
     Immutable: a reload builds a new one.
     """
 
-    __slots__ = ("_pattern", "secrets")
+    __slots__ = ("_extended", "_pattern", "secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: frozenset[str] = frozenset(s for s in secrets if s and len(s) >= 4)
         forms = {form for secret in self.secrets for form in encodings(secret)}
         ordered = sorted(forms, key=lambda s: (-len(s), s))
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._extended: dict[frozenset[str], Redactor] = {}
 
     def with_secrets(self, secrets: Iterable[str]) -> Redactor:
-        """A Redactor that knows these secrets as well (this one when they add nothing)."""
+        """A Redactor that knows these secrets as well (this one when they add nothing).
+
+        Every run of a probe with credentials asks for the same few: the answer is kept, so
+        building a pattern is paid once per set of secrets, not once per run.
+        """
         more = frozenset(s for s in secrets if s and len(s) >= 4) - self.secrets
-        return Redactor((*self.secrets, *more)) if more else self
+        if not more:
+            return self
+        extended = self._extended.get(more)
+        if extended is None:
+            if len(self._extended) >= _KEPT_EXTENSIONS:
+                self._extended.clear()  # rotating tokens: never grow without bound
+            extended = self._extended[more] = Redactor((*self.secrets, *more))
+        return extended
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret, any URL userinfo and any card number masked."""

@@ -202,3 +202,14 @@ def test_the_filter_follows_the_current_redactor() -> None:
     current[0] = Redactor(["new-secret"])
     redacting.filter(record)
     assert record.getMessage() == "old-secret and <redacted>"
+
+
+def test_a_runs_secrets_extend_the_redactor_once_for_every_run() -> None:
+    base = Redactor(["agent-secret"])
+    first = base.with_secrets(["run-token-1", "agent-secret"])
+    assert base.with_secrets(["run-token-1"]) is first  # the next run pays nothing
+    assert first.secrets == frozenset({"agent-secret", "run-token-1"})
+    rotated = base.with_secrets(["run-token-2"])
+    assert rotated is not first and rotated.scrub("run-token-1 run-token-2") == (
+        "run-token-1 <redacted>"
+    )
