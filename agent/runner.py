@@ -32,8 +32,6 @@ from agent.text import bounded
 from agent.thresholds import Observed, ThresholdRule, check_all
 from agent.vocabulary import Detail
 
-_NO_SECRETS = Redactor()
-
 
 async def run_probe(
     probe: ProbePlan,
@@ -129,7 +127,7 @@ async def execute(
         )
         reason, message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
     duration = time.monotonic() - started
-    scrub = (redactor or _NO_SECRETS).with_secrets(ctx.secrets).scrub
+    scrub = (redactor or Redactor()).with_secrets(ctx.secrets).scrub
     if reason is None:
         ctx.facts["RESPONSE_TIME"] = duration
         outcomes = tuple(_shown(c.evaluate(ctx.facts, scrub), scrub) for c in conditions)
