@@ -77,6 +77,7 @@ class App:
         self._reload_lock = asyncio.Lock()
         self._on_stop: list[Callable[[], object]] = []
         self._repeats = Repeats()  # an output failing on every result is said once
+        self._flapping: set[str] = set()  # integrations whose changes are logged at debug
         env = dict(os.environ if environ is None else environ)
         self.metrics = PrometheusOutput(self.snapshot)
         self._slots = [
@@ -188,13 +189,28 @@ class App:
             return
         each(self.outputs, lambda o: o.on_changes(transitions, changes), "changes", self._repeats)
         for t in transitions:
-            log.info(
-                "%s: %s -> %s%s",
-                t.integration,
-                t.old,
-                t.new,
-                f" ({self.scrub(t.reason)})" if t.reason else "",
-            )
+            self._log_transition(t)
+
+    def _log_transition(self, t: Transition) -> None:
+        """A change of state at info; while an integration flaps, once, then at debug until
+        it settles (the audit trail and the metrics still have every change)."""
+        flapping = self.tracker.status(t.integration).flapping  # set with the transition
+        quiet = flapping and t.integration in self._flapping
+        if flapping:
+            self._flapping.add(t.integration)
+        else:
+            self._flapping.discard(t.integration)
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "%s: %s -> %s%s%s",
+            t.integration,
+            t.old,
+            t.new,
+            f" ({self.scrub(t.reason)})" if t.reason else "",
+            "; it is flapping: its changes are logged at debug until it settles"
+            if flapping and not quiet
+            else "",
+        )
 
     async def _sweep_forever(self) -> None:
         """Turn integrations whose results stopped arriving into ``unknown``, and move the

@@ -26,7 +26,8 @@ def spaced(card: str) -> str:
 
 def leaky_app(card: str) -> web.Application:
     """``/echo`` (every header and the query, back as JSON), ``/card`` (a card number in a
-    JSON field), ``/declined`` (402, the card and the caller's X-Api-Key in the error)."""
+    JSON field), ``/declined`` (402, the card and the caller's X-Api-Key in the error) and
+    ``/flap`` (200 and 503 in turn)."""
 
     async def echo(request: web.Request) -> web.Response:
         return web.json_response(
@@ -48,8 +49,16 @@ def leaky_app(card: str) -> web.Application:
             status=402,
         )
 
+    calls = 0
+
+    async def flap(_: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        return web.Response(status=200 if calls % 2 else 503, text=f"call {calls}")
+
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/flap", flap)
     app.router.add_get("/card", card_field)
     app.router.add_get("/declined", declined)
     return app
