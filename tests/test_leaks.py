@@ -52,6 +52,8 @@ CANARIES = {  # name -> value; the ones with an environment variable come from $
     "CANARY_KEY": "Cnry-hdr+Q7/k9Zx",
     "CANARY_BEARER": "Cnry-brr-4Lm8Tq2w",
     "token_file": "Cnry-file-Vb6Rn3Hs",
+    "password_file": "Cnry-pwf-Jt3Kd9Lc",
+    "extra_header": "Cnry-xtra-Gm5Qw2Ze",  # a header named secret in secret_headers
     "password": "Cnry-pw/9Lqx",
     "query": "Cnry-qry-Xe5Wd8Jk",
     "grpc": "Cnry-grpc-Pz2Mc7Ua",
@@ -104,6 +106,34 @@ PLANTS = (
         rejected:
           http: {url: "{http}/echo", bearer_token_file: "{token_file}"}
           conditions: ["[BODY.headers.Authorization] == Bearer expired"]
+        """,
+    ),
+    Plant(
+        "basic_file",
+        """
+        sent:
+          http: {url: "{http}/echo", basic_auth: {username: ops, password_file: "{password_file}"}}
+          conditions: ["[BODY.headers.Authorization] exists"]
+        rejected:
+          http: {url: "{http}/echo", basic_auth: {username: ops, password_file: "{password_file}"}}
+          conditions: ["[BODY.headers.Authorization] == Basic b3BzOm9sZA=="]
+        """,
+    ),
+    Plant(
+        "extra_header",
+        """
+        sent:
+          http:
+            url: "{http}/echo"
+            headers: {X-Partner-Ref: "{extra_header}"}
+            secret_headers: [X-Partner-Ref]
+          conditions: ["[BODY.headers.X-Partner-Ref] exists"]
+        rejected:
+          http:
+            url: "{http}/echo"
+            headers: {X-Partner-Ref: "{extra_header}"}
+            secret_headers: [X-Partner-Ref]
+          conditions: ["[BODY.headers.X-Partner-Ref] == old"]
         """,
     ),
     Plant(
@@ -162,8 +192,8 @@ PLANTS = (
 
 
 def forbidden() -> set[str]:
-    """Every canary as written, URL-encoded, JSON-escaped and in base64, the Basic credential
-    of the userinfo, the canary mark itself, and the card number."""
+    """Every canary as written, URL-encoded, JSON-escaped and in base64, the Basic credentials
+    made of the passwords, the canary mark itself, and the card number."""
     forms = {MARK, CARD, spaced(CARD)}
     for value in CANARIES.values():
         forms |= encodings(value)
@@ -171,8 +201,9 @@ def forbidden() -> set[str]:
             base64.b64encode(value.encode()).decode(),
             base64.urlsafe_b64encode(value.encode()).decode(),
         }
-    basic = f"ops:{CANARIES['password']}".encode()
-    forms |= {base64.b64encode(basic).decode(), base64.urlsafe_b64encode(basic).decode()}
+    for password in (CANARIES["password"], CANARIES["password_file"]):
+        basic = f"ops:{password}".encode()
+        forms |= {base64.b64encode(basic).decode(), base64.urlsafe_b64encode(basic).decode()}
     return forms
 
 
@@ -230,8 +261,9 @@ class Peers:
 async def peers(workdir: Path) -> AsyncIterator[Peers]:
     """The leaky HTTP partner, the gRPC server that quotes metadata, the junk and big-header
     raw servers and an OTLP receiver, all on loopback."""
-    token_file = workdir / "token"
+    token_file, password_file = workdir / "token", workdir / "password"
     token_file.write_text(CANARIES["token_file"] + "\n")
+    password_file.write_text(CANARIES["password_file"] + "\n")
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(serve_http(leaky_app(CARD)))
         grpc_peer = await stack.enter_async_context(serve_echoing_grpc(deny_every=2))
@@ -245,6 +277,8 @@ async def peers(workdir: Path) -> AsyncIterator[Peers]:
             "http": http.base,
             "http_host": http.base.removeprefix("http://"),
             "token_file": str(token_file),
+            "password_file": str(password_file),
+            "extra_header": CANARIES["extra_header"],
             "password_in_url": CANARIES["password"].replace("/", "%2F"),
             "query": CANARIES["query"],
             "grpc": grpc_peer.address,
