@@ -2,8 +2,9 @@
 
 The deadline covers DNS, connect, TLS and body together: per-read timeouts do not stop a
 server that trickles a byte a second. A target's fault arrives as ``ProbeFailed``; anything
-else is our bug, logged with its traceback and reported as ``internal_error``. Nothing a
-target does escapes this function.
+else is our bug, reported as ``internal_error`` and logged with its traceback (the first time;
+a bug that recurs every run is then logged at debug). Nothing a target does escapes this
+function.
 
 Every text of the Result (message, condition outcomes, details, findings) is built here and
 only here: scrubbed of the agent's secrets, the run's own credentials and card numbers, then
