@@ -4,17 +4,18 @@ This is the test every kind joins. Canary credentials are planted in everything 
 sends (a header from ``${CANARY_KEY}``, a bearer token from ``${...}`` and from a file, URL
 userinfo, a secret query parameter, gRPC metadata) to peers that echo them back, and a test
 card number sits where conditions read it (a JSON field, an error body, binary junk, a huge
-header). The agent runs against those peers until each integration has failed and succeeded,
-with OTLP export to a real receiver, an audit trail, and logs at debug in text and JSON; then
+header). The agent runs against those peers until each integration has shown the outcomes
+its row asks for (failures, and successes where the peer allows), with OTLP export to a real
+receiver, an audit trail, and logs at debug in text and JSON; then
 every output is searched: /metrics (text and OpenMetrics), the status, compliance and audit
 APIs, the status page, the logs, the audit file, ``oversight report`` in every format (from
 the agent and with ``-c``), ``oversight probe`` (table and ``--json``) and every OTLP request
 the receiver took. No canary, in any common encoding, and no full card number may appear.
 
 A new kind adds a ``Plant`` to ``PLANTS``: probes that send a canary to a peer that repeats it
-(or read a card number), at least one failing and, where the kind allows, one succeeding. If
-this test finds a leak, fix it where the text leaves the agent (agent/redact.py, the runner's
-Result, the output), not here.
+(or read a card number), at least one failing and, where the kind allows, one succeeding; its
+prober adds every credential it sends to ``ctx.secrets``. If this test finds a leak, fix it
+where the text leaves the agent (agent/redact.py, the runner's Result, the output), not here.
 """
 
 from __future__ import annotations
