@@ -22,6 +22,7 @@ from agent.audit.events import AuditTrail
 from agent.config import ConfigError
 from agent.evaluation.compliance import Change, ComplianceEvaluator
 from agent.evaluation.state import StateTracker, Transition
+from agent.logs import Repeats
 from agent.loop_lag import LoopLagStats, measure_forever
 from agent.outputs import NO_TRACE, Output, OutputSlot, RunTrace, each
 from agent.plan import Plan, ProbePlan
@@ -80,6 +81,8 @@ class App:
         self._on_stop: list[Callable[[], object]] = []
         # more to re-read on every reload (the listener's web config); each returns problems
         self.reload_hooks: list[Callable[[], Sequence[str]]] = []
+        self._repeats = Repeats()  # an output failing on every result is said once
+        self._flapping: set[str] = set()  # integrations whose changes are logged at debug
         env = dict(os.environ if environ is None else environ)
         self.metrics = PrometheusOutput(self.snapshot, self.store.totals)
         self._slots = [
@@ -168,6 +171,7 @@ class App:
             trace_headers=trace.headers,
             trace_id=trace.trace_id,
             tracer=trace.step,
+            redactor=self.redactor,
         )
         result = trace.finish(result)  # the trace id stays only if the span is exported
         if self.plan.probes.get(probe_id) is not probe:
@@ -176,7 +180,7 @@ class App:
         now = time.time()
         transitions = self.tracker.observe(result, now)
         changes = self.compliance.observe(result, now)
-        each(self.outputs, lambda o: o.on_result(probe, result, trace), "a result")
+        each(self.outputs, lambda o: o.on_result(probe, result, trace), "a result", self._repeats)
         self._changed(transitions, changes)
         self._first_round.discard(probe_id)
         if not result.success:
@@ -192,15 +196,30 @@ class App:
     def _changed(self, transitions: list[Transition], changes: list[Change]) -> None:
         if not transitions and not changes:
             return
-        each(self.outputs, lambda o: o.on_changes(transitions, changes), "changes")
+        each(self.outputs, lambda o: o.on_changes(transitions, changes), "changes", self._repeats)
         for t in transitions:
-            log.info(
-                "%s: %s -> %s%s",
-                t.integration,
-                t.old,
-                t.new,
-                f" ({self.scrub(t.reason)})" if t.reason else "",
-            )
+            self._log_transition(t)
+
+    def _log_transition(self, t: Transition) -> None:
+        """A change of state at info; while an integration flaps, once, then at debug until
+        it settles (the audit trail and the metrics still have every change)."""
+        flapping = self.tracker.status(t.integration).flapping  # set with the transition
+        quiet = flapping and t.integration in self._flapping
+        if flapping:
+            self._flapping.add(t.integration)
+        else:
+            self._flapping.discard(t.integration)
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "%s: %s -> %s%s%s",
+            t.integration,
+            t.old,
+            t.new,
+            f" ({self.scrub(t.reason)})" if t.reason else "",
+            "; it is flapping: its changes are logged at debug until it settles"
+            if flapping and not quiet
+            else "",
+        )
 
     async def _sweep_forever(self) -> None:
         """Turn integrations whose results stopped arriving into ``unknown`` (only those: the

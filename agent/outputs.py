@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from agent.evaluation.compliance import Change
 from agent.evaluation.state import Transition
+from agent.logs import Repeats
 from agent.plan import Plan, ProbePlan
 from agent.probers.base import StepTracer
 from agent.results import Result
@@ -128,10 +129,24 @@ class OutputSlot:
     output: Output | None = None
 
 
-def each(outputs: Sequence[Output], call: Callable[[Output], object], what: str) -> None:
-    """``call`` on every output; one that raises is logged and the others still hear."""
+def each(
+    outputs: Sequence[Output],
+    call: Callable[[Output], object],
+    what: str,
+    repeats: Repeats | None = None,
+) -> None:
+    """``call`` on every output; one that raises is logged and the others still hear. With
+    ``repeats``, an output that fails on every result says so loudly once, then at debug."""
     for output in outputs:
         try:
             call(output)
         except Exception:
-            log.exception("output %s failed on %s; the other outputs carry on", output.name, what)
+            loud = logging.ERROR
+            level = loud if repeats is None else repeats.level((output.name, what), loud)
+            log.log(
+                level,
+                "output %s failed on %s; the other outputs carry on",
+                output.name,
+                what,
+                exc_info=level > logging.DEBUG,
+            )

@@ -7,12 +7,14 @@ a card number into an error message cannot leak it through any output.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "<redacted>"
+_KEPT_EXTENSIONS = 1024  # Redactors extended with a run's secrets, kept for the next run
 
 # A digit run of 13 to 19 digits, spaces or dashes allowed between them: a card number when it
 # passes Luhn and starts like a card of a known network (Visa 4; Mastercard 2[2-7], 5; Amex 34,
@@ -21,6 +23,10 @@ MASK = "<redacted>"
 _CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 _NETWORK = re.compile(r"^(?:[456]|2[2-7]|3[04578])")
 _SEPARATORS = re.compile(r"[ -]")
+# An escaped byte or character (``\x00``, ``\u2028``, ``\U0001f600``) as Python's repr and
+# aiohttp's parser errors write binary: its hex digits are not part of a card number next to
+# it, so ``\x004111111111111111`` holds a card.
+_ESCAPE = re.compile(r"(\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}))")
 
 # Query parameter names are split into words (``access_token`` -> access, token;
 # ``X-Amz-Signature`` -> x, amz, signature; ``apiKey`` -> api, key); one secret word masks
@@ -76,14 +82,18 @@ def mask_card(digits: str) -> str:
     return "**** **** **** " + digits[-4:]
 
 
+def _mask_card_run(match: re.Match[str]) -> str:
+    digits = _card(match.group())
+    return match.group() if digits is None else mask_card(digits)
+
+
 def mask_cards(text: str) -> str:
-    """``text`` with every card number in it masked."""
-
-    def replace(match: re.Match[str]) -> str:
-        digits = _card(match.group())
-        return match.group() if digits is None else mask_card(digits)
-
-    return _CARD.sub(replace, text)
+    """``text`` with every card number in it masked, escaped binary around it included."""
+    if "\\" in text:
+        parts = _ESCAPE.split(text)  # escapes at odd indexes: never part of a card
+        parts[::2] = [_CARD.sub(_mask_card_run, part) for part in parts[::2]]
+        return "".join(parts)
+    return _CARD.sub(_mask_card_run, text)
 
 
 def is_secret_param(name: str) -> bool:
@@ -138,26 +148,47 @@ def redact_headers(
     return {name: MASK if is_secret_header(name, extra) else value for name, value in items}
 
 
+def encodings(secret: str) -> set[str]:
+    """``secret`` as a target may echo it back: as written, URL-encoded (``%2F``, ``+`` for
+    a space) and inside a JSON string."""
+    return {secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1]}
+
+
 class Redactor:
     """Replaces known secret strings in text with ``<redacted>`` and masks card numbers.
 
     Holds the secrets the agent knows (expanded ``${ENV}`` values, file contents, passwords),
-    longest first so a secret that contains another is masked whole. Secrets shorter than 4
-    characters are ignored: masking every ``a`` or ``42`` would wreck messages and protect
-    nothing. URL userinfo (``scheme://user:pass@``) is always removed, known or not, and so
-    is every card number. Immutable: a reload builds a new one.
+    and masks each as written, URL-encoded or JSON-escaped, longest first so a secret that
+    contains another is masked whole. Secrets shorter than 4 characters are ignored: masking
+    every ``a`` or ``42`` would wreck messages and protect nothing. URL userinfo
+    (``scheme://user:pass@``) is always removed, known or not, and so is every card number.
+    Immutable: a reload builds a new one.
     """
 
-    __slots__ = ("_pattern", "secrets")
+    __slots__ = ("_extended", "_pattern", "secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: frozenset[str] = frozenset(s for s in secrets if s and len(s) >= 4)
-        ordered = sorted(self.secrets, key=lambda s: (-len(s), s))
+        forms = {form for secret in self.secrets for form in encodings(secret)}
+        ordered = sorted(forms, key=lambda s: (-len(s), s))
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._extended: dict[frozenset[str], Redactor] = {}
 
     def with_secrets(self, secrets: Iterable[str]) -> Redactor:
-        """A new Redactor that knows these secrets as well."""
-        return Redactor((*self.secrets, *secrets))
+        """A Redactor that knows these secrets as well (this one when they add nothing).
+
+        Every run of a probe with credentials asks for the same few: the answer is kept, so
+        building a pattern is paid once per set of secrets, not once per run.
+        """
+        more = frozenset(s for s in secrets if s and len(s) >= 4) - self.secrets
+        if not more:
+            return self
+        extended = self._extended.get(more)
+        if extended is None:
+            if len(self._extended) >= _KEPT_EXTENSIONS:
+                self._extended.clear()  # rotating tokens: never grow without bound
+            extended = self._extended[more] = Redactor((*self.secrets, *more))
+        return extended
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret, any URL userinfo and any card number masked."""

@@ -2,9 +2,15 @@
 
 The deadline covers DNS, connect, TLS and body together: per-read timeouts do not stop a
 server that trickles a byte a second. A target's fault arrives as ``ProbeFailed``; anything
-else is our bug, logged with its traceback and reported as ``internal_error``. Nothing a
-target does escapes this function. Retries, when a probe has them, happen inside the same
-deadline: a run is one run however many attempts it took.
+else is our bug, reported as ``internal_error`` and logged with its traceback (the first time;
+a bug that recurs every run is then logged at debug). Nothing a target does escapes this
+function. Retries, when a probe has them, happen inside the same deadline: a run is one run
+however many attempts it took.
+
+Every text of the Result (message, condition outcomes, details, steps, findings) is built here
+and only here: scrubbed of the agent's secrets, the run's own credentials and card numbers,
+then bounded to one escaped line of a few hundred characters (agent/text.py), so no output can
+leak what a target echoed or be flooded by what it sent.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from agent.conditions.evaluate import Condition
+from agent.logs import Repeats
 from agent.plan import Plan, ProbePlan
 from agent.policies.base import Policy, RunView
 from agent.probers import REGISTRY
@@ -24,7 +31,9 @@ from agent.probers.base import ProbeContext, ProbeFailed, ProberSpec, Response, 
 from agent.probers.shared import Shared
 from agent.redact import Redactor
 from agent.results import Compliance, ConditionOutcome, Finding, Reason, Result
+from agent.text import bounded
 from agent.thresholds import Observed, ThresholdRule, check_all
+from agent.vocabulary import Detail
 
 
 async def run_probe(
@@ -35,9 +44,11 @@ async def run_probe(
     trace_headers: Mapping[str, str] | None = None,
     trace_id: str | None = None,
     tracer: StepTracer | None = None,
+    redactor: Redactor | None = None,
 ) -> Result:
     """One run of a planned probe as the agent makes it: its kind, deadline, retries,
-    conditions, thresholds and policies. Never raises for a target's fault."""
+    conditions, thresholds and policies. Never raises for a target's fault. ``redactor``
+    holds the agent's known secrets."""
     return await execute(
         REGISTRY[probe.kind],
         probe.settings,
@@ -54,6 +65,7 @@ async def run_probe(
         backoff=probe.retry_backoff,
         tracer=tracer,
         integration=probe.integration_key,
+        redactor=redactor,
     )
 
 
@@ -61,10 +73,11 @@ async def run_once(plan: Plan) -> dict[str, Result]:
     """Every probe of ``plan`` once, concurrently under the agent's limit: id -> Result."""
     shared = Shared()
     limit = asyncio.Semaphore(plan.agent.concurrency)
+    redactor = Redactor(plan.secrets)
 
     async def one(probe: ProbePlan) -> tuple[str, Result]:
         async with limit:
-            return probe.id, await run_probe(probe, shared)
+            return probe.id, await run_probe(probe, shared, redactor=redactor)
 
     try:
         return dict(await asyncio.gather(*(one(p) for p in plan.probes.values())))
@@ -97,6 +110,7 @@ async def execute(
     backoff: float = 0.0,
     tracer: StepTracer | None = None,
     integration: str | None = None,
+    redactor: Redactor | None = None,
 ) -> Result:
     """Run ``kind.probe`` (again after a failure, up to ``retries`` more times, waiting
     ``backoff`` seconds doubled at each retry); always returns within ``timeout`` plus
@@ -120,7 +134,8 @@ async def execute(
             trace_headers=trace_headers or {},
             tracer=tracer,
         )
-        attempt = await _attempt(kind, config, ctx, conditions, timeout, probe_id)
+        scrub = (redactor or Redactor()).with_secrets(secrets | ctx.secrets).scrub
+        attempt = await _attempt(kind, config, ctx, conditions, timeout, probe_id, scrub)
         secrets |= ctx.secrets
         if attempt.reason in (None, Reason.TIMEOUT) or attempts > retries:
             break
@@ -130,12 +145,12 @@ async def execute(
         log.debug("probe %s attempt %d failed (%s); retrying", probe_id, attempts, attempt.reason)
         await asyncio.sleep(pause)
     duration = time.monotonic() - started
-    reason, scrub = attempt.reason, Redactor(secrets).scrub if secrets else None
+    reason, scrub = attempt.reason, (redactor or Redactor()).with_secrets(secrets).scrub
     findings: tuple[Finding, ...] = ()
     if policies:
         responses = _responses(kind, config, ctx)
         view = RunView(reason is None, ctx.facts, ctx.values, ctx.info, responses)
-        findings = _judge(policies, view, log, integration)
+        findings = _judge(policies, view, log, integration, ctx.shared.repeats, probe_id)
     result = Result(
         probe_id=probe_id,
         started=started_wall,
@@ -160,7 +175,7 @@ async def execute(
         series=tuple(ctx.series),
         cause=ctx.cause if reason is not None and ctx.cause != integration else None,
     )
-    return result if scrub is None else _scrubbed(result, scrub)
+    return _scrubbed(result, scrub)
 
 
 async def _attempt(
@@ -170,8 +185,10 @@ async def _attempt(
     conditions: Sequence[Condition],
     timeout: float,
     probe_id: str,
+    scrub: Callable[[str], str],
 ) -> _Attempt:
-    """One call of the prober within what is left of the deadline, conditions evaluated."""
+    """One call of the prober within what is left of the deadline, conditions evaluated (what
+    they observed scrubbed before it is cut, so a secret is never left half masked)."""
     attempt = _Attempt(ctx)
     began = time.monotonic()
     try:
@@ -187,11 +204,18 @@ async def _attempt(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        ctx.log.exception("probe %s raised; reported as internal_error", probe_id)
+        level = ctx.shared.repeats.level((probe_id, type(exc).__name__), logging.ERROR)
+        ctx.log.log(
+            level,
+            "probe %s raised; reported as internal_error%s",
+            probe_id,
+            " (the same again is logged at debug)" if level > logging.DEBUG else " again",
+            exc_info=level > logging.DEBUG,
+        )
         attempt.reason, attempt.message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
     if attempt.reason is None:
         ctx.facts["RESPONSE_TIME"] = time.monotonic() - began
-        attempt.outcomes = tuple(c.evaluate(ctx.facts) for c in conditions)
+        attempt.outcomes = tuple(_shown(c.evaluate(ctx.facts, scrub), scrub) for c in conditions)
         first_failed = next(
             (c for c, o in zip(conditions, attempt.outcomes, strict=True) if not o.success), None
         )
@@ -213,6 +237,8 @@ def _judge(
     view: RunView,
     log: logging.LoggerAdapter[logging.Logger],
     integration: str | None,
+    repeats: Repeats,
+    probe_id: str,
 ) -> tuple[Finding, ...]:
     """Each policy over the run; a run whose answers came from several integrations (a flow
     calling them) is judged once per integration, each finding saying which it is about."""
@@ -222,44 +248,74 @@ def _judge(
         subject = None if subject == integration else subject
         groups.setdefault(subject, []).append(response)
     if list(groups) in ([], [None]):
-        return tuple(_safely(policy, view, log) for policy in policies)
+        return tuple(_safely(policy, view, log, repeats, probe_id) for policy in policies)
     findings = []
     for subject, responses in groups.items():
         part = dataclasses.replace(view, responses=tuple(responses))
         for policy in policies:
-            finding = _safely(policy, part, log)
+            finding = _safely(policy, part, log, repeats, probe_id)
             if subject is not None:
                 finding = dataclasses.replace(finding, subject=subject)
             findings.append(finding)
     return tuple(findings)
 
 
-def _safely(policy: Policy, view: RunView, log: logging.LoggerAdapter[logging.Logger]) -> Finding:
-    """A policy that raises is our bug: logged, reported as not applicable, never fatal."""
+def _safely(
+    policy: Policy,
+    view: RunView,
+    log: logging.LoggerAdapter[logging.Logger],
+    repeats: Repeats,
+    probe_id: str,
+) -> Finding:
+    """A policy that raises is our bug: logged (loudly once), reported as not applicable,
+    never fatal."""
     try:
         return policy.evaluate(view)
     except Exception:
         name = getattr(policy, "name", type(policy).__name__)
-        log.exception("compliance policy %s raised", name)
+        level = repeats.level((name, probe_id), logging.ERROR)
+        log.log(level, "compliance policy %s raised", name, exc_info=level > logging.DEBUG)
         return Finding(name, Compliance.NOT_APPLICABLE, "the policy could not be evaluated")
 
 
+def _shown(outcome: ConditionOutcome, scrub: Callable[[str], str]) -> ConditionOutcome:
+    """The outcome as outputs may show it: the condition's own text may hold a card number
+    or a secret too (``[BODY.card] == 4111...``)."""
+    text, observed = scrub(outcome.text), bounded(scrub(outcome.observed))
+    if text == outcome.text and observed == outcome.observed:
+        return outcome
+    return ConditionOutcome(text, outcome.success, observed)
+
+
+def _details(
+    info: Mapping[Detail, str], scrub: Callable[[str], str]
+) -> Iterator[tuple[Detail, str]]:
+    """Details a target chose (a certificate subject, a JWT ``sub``), scrubbed and bounded."""
+    for detail, text in info.items():
+        yield detail, bounded(scrub(text))
+
+
 def _scrubbed(result: Result, scrub: Callable[[str], str]) -> Result:
-    """The Result with the run's secrets masked in every text it carries."""
+    """The Result with the run's secrets and card numbers masked in every text it carries,
+    each bounded (the condition outcomes were shown as they were evaluated)."""
+
+    def clean(text: str) -> str:
+        return bounded(scrub(text)) if text else ""
 
     def outcomes(items: tuple[ConditionOutcome, ...]) -> tuple[ConditionOutcome, ...]:
-        return tuple(dataclasses.replace(o, observed=scrub(o.observed)) for o in items)
+        return tuple(_shown(o, scrub) for o in items)
 
     return dataclasses.replace(
         result,
-        message=scrub(result.message),
+        message=clean(result.message),
+        info=tuple(_details(dict(result.info), scrub)),
         conditions=outcomes(result.conditions),
         steps=tuple(
-            dataclasses.replace(s, message=scrub(s.message), conditions=outcomes(s.conditions))
+            dataclasses.replace(s, message=clean(s.message), conditions=outcomes(s.conditions))
             for s in result.steps
         ),
         findings=tuple(
-            dataclasses.replace(f, reason=scrub(f.reason), evidence=scrub(f.evidence))
+            dataclasses.replace(f, reason=clean(f.reason), evidence=clean(f.evidence))
             for f in result.findings
         ),
     )

@@ -27,6 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from agent.logs import Repeats
 from agent.plan import ProbePlan
 from agent.vocabulary import LAG_BUCKETS
 
@@ -72,6 +73,7 @@ class Scheduler:
     def __init__(self, run: Callable[[str], Awaitable[None]], concurrency: int) -> None:
         self._run = run
         self._limit = asyncio.Semaphore(concurrency)
+        self._repeats = Repeats()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
@@ -217,5 +219,9 @@ class Scheduler:
             self._skipped(probe_id, "missed")
 
     def _skipped(self, probe_id: str, reason: str) -> None:
+        """Counted every time; said at warning the first time for a probe, then at debug: a
+        probe slower than its interval would skip, and say so, every interval."""
         self.stats.skipped[reason] += 1
-        log.warning("skipped a run of %s (%s)", probe_id, reason)
+        level = self._repeats.level((probe_id, reason))
+        later = "" if level == logging.DEBUG else "; later skips are counted in the metrics"
+        log.log(level, "skipped a run of %s (%s)%s", probe_id, reason, later)

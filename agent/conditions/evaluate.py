@@ -37,6 +37,7 @@ UNARY = frozenset({Op.EXISTS, Op.NOT_EXISTS})
 _POSITIVE = {op: Op(op.removeprefix("not ")) for op in Op if op.startswith("not ")} | {Op.NE: Op.EQ}
 _ORDER = {Op.LT: operator.lt, Op.LE: operator.le, Op.GT: operator.gt, Op.GE: operator.ge}
 CLIP = 64
+SCRUB_WINDOW = 4096  # characters of a value scrubbed before its first CLIP are shown
 _NUMERIC_TEXT = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
@@ -86,6 +87,10 @@ class Comparison:
     right_text: str = ""
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 class _Bad:
     """The value could not be read as the fact's type: the condition fails."""
 
@@ -109,8 +114,14 @@ class Condition:
     _head: str = field(compare=False, repr=False)
     _tail: str = field(compare=False, repr=False)
 
-    def evaluate(self, facts: Mapping[str, Any]) -> ConditionOutcome:
-        """Test the run's facts; a missing or unreadable value fails (``not exists`` aside)."""
+    def evaluate(
+        self, facts: Mapping[str, Any], scrub: Callable[[str], str] = _same
+    ) -> ConditionOutcome:
+        """Test the run's facts; a missing or unreadable value fails (``not exists`` aside).
+
+        ``scrub`` masks secrets and card numbers in the value before it is clipped for the
+        observed text: clipped first, a secret cut in two would no longer be recognised.
+        """
         op = self.comparison.op
         value = facts.get(self.comparison.left.name)
         if value is None:
@@ -121,11 +132,11 @@ class Condition:
             except LookupError:
                 return self._outcome(op is Op.NOT_EXISTS, "absent")
             except ValueError as exc:
-                return self._outcome(False, clip(str(exc)) if str(exc) else "unreadable")
+                return self._outcome(False, clip(scrub(str(exc))) if str(exc) else "unreadable")
             except Exception as exc:  # a lookup's bug must not take the run down
                 return self._outcome(False, f"lookup failed: {type(exc).__name__}")
         try:
-            shown = self._show(value)
+            shown = clip(scrub(self._show(value)[:SCRUB_WINDOW]))
             if op in UNARY:
                 return self._outcome(op is Op.EXISTS, shown)
             coerced = self._coerce(value)
@@ -229,10 +240,6 @@ def _any_test(op: Op, right: Any) -> Callable[[Any], bool]:
     return contains
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -320,7 +327,8 @@ def clip(text: str) -> str:
 
 
 def _show_value(value: Any) -> str:
-    return clip(json_text(value)) or '""'
+    """The value's whole text: ``evaluate`` scrubs it, then clips it."""
+    return json_text(value) or '""'
 
 
 def _show_number(value: Any) -> str:

@@ -98,8 +98,10 @@ class ProbeContext:
     """Everything one run needs and everything it records.
 
     A prober records phases, values, details and condition facts here as it goes, so that a
-    run cut short by the deadline still reports what it had measured. One context per run; it
-    is never shared between runs.
+    run cut short by the deadline still reports what it had measured. It adds to ``secrets``
+    every credential it sends (a token read from its file, a header, a password): the runner
+    masks them, and the agent's known secrets, in all the Result says, whatever the target
+    echoed. One context per run; it is never shared between runs.
     """
 
     deadline: float  # time.monotonic() by which the run must end

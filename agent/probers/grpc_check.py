@@ -28,7 +28,7 @@ _CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
 
 
 async def probe(config: GrpcProbe, ctx: ProbeContext) -> None:
-    secrets = tuple(v for v in config.metadata.values() if v)
+    ctx.secrets.update(v for v in config.metadata.values() if v)  # a server may echo them
     async with _channel(config) as channel:
         with ctx.phase("connect"):
             state = channel.get_state(try_to_connect=True)
@@ -51,7 +51,7 @@ async def probe(config: GrpcProbe, ctx: ProbeContext) -> None:
                 )
             except grpc.aio.AioRpcError as exc:
                 ctx.facts["GRPC_STATUS"] = exc.code().name
-                _record_failure(ctx, config, exc, secrets)
+                _record_failure(ctx, config, exc)
                 return
     ctx.facts["GRPC_STATUS"] = grpc.StatusCode.OK.name
     ctx.facts["SERVING_STATUS"] = _SERVING.get(response.status, "UNKNOWN")
@@ -88,11 +88,10 @@ def _metadata(config: GrpcProbe, ctx: ProbeContext) -> tuple[tuple[str, str | by
     return tuple((k, v.encode() if k.endswith("-bin") else v) for k, v in pairs.items())
 
 
-def _record_failure(
-    ctx: ProbeContext, config: GrpcProbe, exc: grpc.aio.AioRpcError, secrets: tuple[str, ...]
-) -> None:
-    """Map a failed Check to facts (NOT_FOUND) or to the reason it stands for."""
-    code, details = exc.code(), _scrub(exc.details() or "", secrets)
+def _record_failure(ctx: ProbeContext, config: GrpcProbe, exc: grpc.aio.AioRpcError) -> None:
+    """Map a failed Check to facts (NOT_FOUND) or to the reason it stands for; the runner
+    masks any metadata value the server echoes in its details."""
+    code, details = exc.code(), exc.details() or ""
     if code is grpc.StatusCode.NOT_FOUND:
         ctx.facts["SERVING_STATUS"] = "SERVICE_UNKNOWN"
         return
@@ -115,10 +114,3 @@ def _unavailable(details: str, config: GrpcProbe) -> ProbeFailed:
     if "dns resolution failed" in lowered or "name resolution" in lowered:
         return ProbeFailed(Reason.DNS_ERROR, f"cannot resolve: {details}")
     return ProbeFailed(Reason.CONNECT_ERROR, f"UNAVAILABLE: {details}")
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """A server may echo our metadata back in its error details: never repeat a value."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "<redacted>")
-    return text[:300]

@@ -13,7 +13,7 @@ from agent.probers.http_exchange import exchange
 from agent.probers.http_facts import FACTS
 from agent.probers.http_ratelimit import RATELIMIT_FACTS
 from agent.probers.http_request import BasicAuth, HttpRequest
-from agent.redact import redact_url
+from agent.redact import is_secret_param, redact_url
 
 __all__ = ["SPEC", "BasicAuth", "HttpProbe", "probe", "without_credentials"]
 
@@ -37,12 +37,16 @@ def _target(config: HttpProbe) -> str:
 
 
 def without_credentials(config: HttpProbe) -> HttpProbe:
-    """The same request with every credential removed and redirects not followed: what an
-    anonymous client would send (compliance's auth check)."""
+    """The same request with every credential removed (userinfo, secret query parameters,
+    secret headers, basic auth, tokens) and redirects not followed: what an anonymous client
+    would send (compliance's auth check)."""
     headers = {k: h for k, h in config.headers.items() if not config.secret_header(k)}
+    url = URL(config.url).with_user(None)
+    if any(is_secret_param(name) for name in url.query):
+        url = url.with_query([(k, q) for k, q in url.query.items() if not is_secret_param(k)])
     return config.model_copy(
         update={
-            "url": str(URL(config.url).with_user(None)),
+            "url": str(url),
             "headers": headers,
             "basic_auth": None,
             "bearer_token": None,

@@ -6,6 +6,7 @@ import ssl
 from collections.abc import Hashable
 from typing import Any, Protocol
 
+from agent.logs import Repeats
 from agent.results import ProbeFailed, Reason
 
 
@@ -20,12 +21,14 @@ class Shared:
 
     Building an SSLContext reads certificate files, so contexts are built once per distinct
     TLS config and kept (configs are frozen, hence usable as keys). A reload that changes a
-    probe's TLS files gives a new config, hence a new context.
+    probe's TLS files gives a new config, hence a new context. ``repeats`` remembers which of
+    our own bugs were already logged loudly, so one that recurs every run is said once.
     """
 
     def __init__(self) -> None:
         self._ssl: dict[TlsSettings, ssl.SSLContext] = {}
         self.resources: dict[str, Any] = {}
+        self.repeats = Repeats()
 
     def ssl_context(self, config: TlsSettings) -> ssl.SSLContext:
         context = self._ssl.get(config)

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import StartAgent, sample
+from tests.peers.http_servers import serve
+from tests.peers.leaky import leaky_app
 
 CONFIG = """\
 agent:
@@ -188,3 +193,33 @@ async def test_a_broken_reload_keeps_the_running_config(
         await asyncio.sleep(0.05)
     m = await agent.metrics()
     assert sample(m, "oversight_config_last_reload_successful") == 1.0
+
+
+FLAPPING = """\
+agent:
+  state: {{failures_to_down: 1, successes_to_recover: 1, flapping_changes: 2}}
+patterns:
+  bill_pay:
+    integrations:
+      processor:
+        scope: external
+        probes:
+          health: {{interval: 200ms, timeout: 150ms, http: {{url: "{url}"}}}}
+"""
+
+
+async def test_a_flapping_integration_is_logged_once_then_at_debug(
+    start_agent: StartAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(leaky_app("4539148803436467")) as peer:
+        with caplog.at_level(logging.DEBUG, logger="oversight.agent"):
+            agent = await start_agent(FLAPPING.format(url=peer.url("/flap")))
+            for _ in range(100):
+                if agent.app.tracker.status("bill_pay/processor").changes >= 6:
+                    break
+                await asyncio.sleep(0.1)
+    changes = [r for r in caplog.records if r.getMessage().startswith("bill_pay/processor: ")]
+    assert len(changes) >= 6  # every change is still said, at debug once it flaps
+    said = [(r.levelname, r.getMessage().endswith("until it settles")) for r in changes]
+    assert said[:3] == [("INFO", False), ("INFO", True), ("DEBUG", False)]
+    assert {level for level, _ in said[2:]} == {"DEBUG"}

@@ -11,6 +11,7 @@ from agent.redact import (
     RedactingFilter,
     Redactor,
     is_secret_param,
+    mask_cards,
     redact_headers,
     redact_url,
 )
@@ -109,6 +110,42 @@ def test_redactor_scrub(secrets: list[str], text: str, expected: str) -> None:
     assert Redactor(secrets).scrub(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4539 1488 0343 6467 declined", "card **** **** **** 6467 declined"),
+        ("id 4539148803436468 (no Luhn)", "id 4539148803436468 (no Luhn)"),
+        # binary as repr and aiohttp's parser errors write it: an escape's hex digits are not
+        # part of the card beside it
+        (r"b'\x00\x024539148803436467\x00'", r"b'\x00\x02**** **** **** 6467\x00'"),
+        (r"\xa44539148803436467", r"\xa4**** **** **** 6467"),
+        (
+            r"\u00054539148803436467 and \U0001f6004539148803436467",
+            r"\u0005**** **** **** 6467 and \U0001f600**** **** **** 6467",
+        ),
+        (r"a \ b 4539148803436467", r"a \ b **** **** **** 6467"),
+        (r"\x004539148803436468", r"\x004539148803436468"),
+    ],
+)
+def test_mask_cards(text: str, expected: str) -> None:
+    assert mask_cards(text) == expected
+
+
+def test_a_secret_is_masked_as_a_target_may_echo_it() -> None:
+    """As written, URL-encoded (both ways) and JSON-escaped."""
+    redactor = Redactor(['p/w d!"x'])
+    echoed = 'raw p/w d!"x, url p%2Fw%20d%21%22x, form p%2Fw+d%21%22x, json p/w d!\\"x'
+    assert (
+        redactor.scrub(echoed) == "raw <redacted>, url <redacted>, form <redacted>, json <redacted>"
+    )
+    assert redactor.secrets == frozenset({'p/w d!"x'})
+
+
+def test_with_secrets_returns_itself_when_nothing_is_new() -> None:
+    base = Redactor(["first-secret"])
+    assert base.with_secrets(["first-secret", "abc", ""]) is base
+
+
 def test_redactor_is_immutable_and_extends() -> None:
     base = Redactor(["first-secret"])
     more = base.with_secrets(["second-secret"])
@@ -165,3 +202,14 @@ def test_the_filter_follows_the_current_redactor() -> None:
     current[0] = Redactor(["new-secret"])
     redacting.filter(record)
     assert record.getMessage() == "old-secret and <redacted>"
+
+
+def test_a_runs_secrets_extend_the_redactor_once_for_every_run() -> None:
+    base = Redactor(["agent-secret"])
+    first = base.with_secrets(["run-token-1", "agent-secret"])
+    assert base.with_secrets(["run-token-1"]) is first  # the next run pays nothing
+    assert first.secrets == frozenset({"agent-secret", "run-token-1"})
+    rotated = base.with_secrets(["run-token-2"])
+    assert rotated is not first and rotated.scrub("run-token-1 run-token-2") == (
+        "run-token-1 <redacted>"
+    )

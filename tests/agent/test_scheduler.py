@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import Counter
 
 import pytest
@@ -64,7 +65,9 @@ async def test_first_round_runs_every_probe_soon_even_with_long_intervals() -> N
     assert len({round(t, 2) for t in ran.values()}) > 10  # spread, not all at once
 
 
-async def test_a_slow_probe_never_overlaps_itself_and_skips_are_counted() -> None:
+async def test_a_slow_probe_never_overlaps_itself_and_skips_are_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     active: Counter[str] = Counter()
     most = 0
 
@@ -77,11 +80,19 @@ async def test_a_slow_probe_never_overlaps_itself_and_skips_are_counted() -> Non
 
     scheduler = Scheduler(run, concurrency=10)
     scheduler.start({"p/i/slow": make_probe("p/i/slow", 0.2)})
-    await asyncio.sleep(2.0)
+    with caplog.at_level(logging.DEBUG, logger="oversight.scheduler"):
+        await asyncio.sleep(2.0)
     scheduler.shutdown()
     assert most == 1
     assert scheduler.stats.skipped["overlap"] >= 3
     assert 2 <= scheduler.stats.runs <= 3
+    # Said once at warning, then at debug: a probe slower than its interval skips every time.
+    skips = [(r.levelname, r.getMessage()) for r in caplog.records if "skipped" in r.getMessage()]
+    assert skips[0] == (
+        "WARNING",
+        "skipped a run of p/i/slow (overlap); later skips are counted in the metrics",
+    )
+    assert {level for level, _ in skips[1:]} == {"DEBUG"} and len(skips) >= 3
 
 
 async def test_concurrency_limit_holds_and_lag_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""Loopback grpc.aio servers with (or without) the standard health service, recording metadata."""
+"""Loopback grpc.aio servers with (or without) the standard health service, recording metadata;
+and one that refuses calls with the caller's own metadata in its error details."""
 
 from __future__ import annotations
 
@@ -28,6 +29,24 @@ class GrpcPeer:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+
+class _EchoingHealth(health_pb2_grpc.HealthServicer):
+    """SERVING, except every ``deny_every``-th call: PERMISSION_DENIED, its details repeating
+    the metadata the call carried (a careless server quoting the credential it rejects)."""
+
+    def __init__(self, deny_every: int) -> None:
+        self.deny_every = deny_every
+        self.calls = 0
+
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self.calls += 1
+        if self.calls % self.deny_every == 0:
+            seen = ", ".join(
+                f"{key}={value!s}" for key, value in context.invocation_metadata() or ()
+            )
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"denied for {seen}")
+        return health_pb2.HealthCheckResponse(status=SERVING)
 
 
 class _Recorder(grpc.aio.ServerInterceptor):
@@ -73,5 +92,20 @@ async def serve_grpc(
     await server.start()
     try:
         yield GrpcPeer(port, servicer, sink)
+    finally:
+        await server.stop(None)
+
+
+@contextlib.asynccontextmanager
+async def serve_echoing_grpc(deny_every: int = 1) -> AsyncIterator[GrpcPeer]:
+    """A plaintext server whose Check refuses every ``deny_every``-th call, quoting the call's
+    metadata in the error details, and answers SERVING otherwise."""
+    sink: list[dict[str, str | bytes]] = []
+    server = grpc.aio.server(interceptors=[_Recorder(sink)])
+    health_pb2_grpc.add_HealthServicer_to_server(_EchoingHealth(deny_every), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield GrpcPeer(port, None, sink)
     finally:
         await server.stop(None)

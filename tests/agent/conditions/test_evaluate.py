@@ -12,6 +12,7 @@ import pytest
 
 from agent.conditions.facts import RESPONSE_TIME, Fact, FactType
 from agent.conditions.parser import compile_condition
+from agent.redact import Redactor, mask_cards
 from agent.results import ConditionOutcome, Reason
 
 
@@ -259,3 +260,20 @@ def test_values_of_unexpected_types_fail_without_raising(
 def test_a_non_string_body_is_compared_as_its_text() -> None:
     outcome = compile_condition("[BODY] contains 4", FACTS).evaluate({"BODY": 42})
     assert outcome == ConditionOutcome("[BODY] contains 4", True, "[BODY] (42) contains 4")
+
+
+def test_a_value_is_scrubbed_before_it_is_clipped() -> None:
+    """Clipped first, a secret that crosses the 64th character would show its first part."""
+    secret = "Sk-live-0123456789abcdef"
+    body = json.dumps({"error": "x" * 40 + f" key {secret} refused"})
+    condition = compile_condition("[BODY.error] == ok", FACTS)
+    unscrubbed = condition.evaluate({"BODY": body}).observed
+    assert unscrubbed.endswith(" key Sk-live-0123456789…) == ok")  # the first 18 characters
+    outcome = condition.evaluate({"BODY": body}, Redactor([secret]).scrub)
+    assert outcome.observed == "[BODY.error] (" + "x" * 40 + " key <redacted> refused) == ok"
+
+
+def test_a_card_in_a_value_is_masked_before_it_is_clipped() -> None:
+    body = json.dumps({"note": "y" * 55 + " 4539148803436467"})
+    outcome = compile_condition("[BODY.note] == ok", FACTS).evaluate({"BODY": body}, mask_cards)
+    assert outcome.observed == "[BODY.note] (" + "y" * 55 + " **** **…) == ok"

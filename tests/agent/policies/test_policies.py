@@ -245,7 +245,7 @@ def test_every_kind_of_credential_is_left_out_of_the_auth_check() -> None:
     text = config(
         """      partner:
         scope: external
-        compliance: {auth_required: {probes: [basic, header, userinfo], interval: 5m}}
+        compliance: {auth_required: {probes: [basic, header, userinfo, query], interval: 5m}}
         probes:
           basic:
             http: {url: "https://h.test/a", basic_auth: {username: u, password: pw}}
@@ -256,6 +256,8 @@ def test_every_kind_of_credential_is_left_out_of_the_auth_check() -> None:
               secret_headers: [X-Partner-Key]
           userinfo:
             http: {url: "https://user:pw@h.test/c?x=1"}
+          query:
+            http: {url: "https://h.test/d?api_key=k3&page=2&access_token=t&q=a%20b"}
 """
     )
     plan = plan_of(text)
@@ -265,4 +267,6 @@ def test_every_kind_of_credential_is_left_out_of_the_auth_check() -> None:
     assert basic.basic_auth is None
     assert header.headers == {"Accept": "application/json"}
     assert userinfo.url == "https://h.test/c?x=1"
+    query = plan.probes["p/partner/query.auth_check"].settings
+    assert query.url == "https://h.test/d?page=2&q=a+b"
     assert plan.probes["p/partner/basic.auth_check"].interval == 300.0

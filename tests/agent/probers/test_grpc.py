@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from agent.probers.grpc import SPEC, GrpcProbe
 from agent.results import Reason
 from tests.agent.probers.conftest import RunProbe
-from tests.peers.grpc_servers import NOT_SERVING, SERVING, serve_grpc
+from tests.peers.grpc_servers import NOT_SERVING, SERVING, serve_echoing_grpc, serve_grpc
 from tests.peers.tls_servers import SERVICE_NAME, TlsPki, serve, silent
 
 
@@ -152,9 +152,15 @@ async def test_metadata_reaches_the_server_and_stays_out_of_messages(
 
 async def test_secret_metadata_echoed_in_details_is_redacted(run_probe: RunProbe) -> None:
     """A server that echoes the request back in an error never makes us repeat a secret."""
-    from agent.probers.grpc_check import _scrub
-
-    assert _scrub("denied for Bearer abc123xyz", ("Bearer abc123xyz",)) == "denied for <redacted>"
+    metadata = {"authorization": "Bearer abc123xyz", "x-api-key": "k-0987654"}
+    async with serve_echoing_grpc() as peer:
+        result = await run_probe("grpc", {"address": peer.address, "metadata": metadata})
+    assert peer.metadata[-1]["x-api-key"] == "k-0987654"
+    assert result.reason is Reason.PROTOCOL_ERROR
+    assert result.message.startswith("the health check failed: PERMISSION_DENIED: denied for ")
+    assert "authorization=<redacted>" in result.message
+    assert "x-api-key=<redacted>" in result.message
+    assert "abc123xyz" not in result.message and "k-0987654" not in result.message
 
 
 @pytest.mark.parametrize(

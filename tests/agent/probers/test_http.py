@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
+import re
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from agent.probers import REGISTRY
 from agent.probers.http import HttpProbe
 from agent.probers.http_facts import Body, json_lookup, parse_path
 from agent.results import Reason, Result
+from agent.text import MESSAGE_LIMIT
 from agent.vocabulary import Detail
 from tests.agent.probers.conftest import RunProbe
 from tests.peers.http_servers import (
@@ -331,6 +334,31 @@ async def test_broken_responses(
         result = await run_probe("http", {"url": f"http://127.0.0.1:{port}/"})
     assert result.reason == reason, result.message
     assert message in result.message
+
+
+async def test_four_kib_of_junk_gives_a_message_of_a_few_hundred_characters(
+    run_probe: RunProbe,
+) -> None:
+    """aiohttp quotes the whole status line it could not parse: 4 KiB of binary became a
+    message of some 12,000 characters in every output."""
+    junk = b"\x00\x02" + random.Random(12).randbytes(4094)
+    async with raw_server(answer_with(junk)) as port:
+        result = await run_probe("http", {"url": f"http://127.0.0.1:{port}/"})
+    assert result.reason == Reason.PROTOCOL_ERROR
+    assert result.message.startswith("malformed response: Bad status line:\\n  Expected HTTP/")
+    assert re.search(r"… \(1[01],\d{3} characters\)$", result.message), result.message
+    assert len(result.message) <= MESSAGE_LIMIT and result.message.isprintable()
+
+
+async def test_a_one_mib_header_gives_a_message_of_a_few_hundred_characters(
+    run_probe: RunProbe,
+) -> None:
+    raw = b"HTTP/1.1 200 OK\r\nX-Big: " + b"\x01b" * (MiB // 2) + b"\r\nContent-Length: 0\r\n\r\n"
+    async with raw_server(answer_with(raw)) as port:
+        result = await run_probe("http", {"url": f"http://127.0.0.1:{port}/"}, timeout=10)
+    assert result.reason == Reason.PROTOCOL_ERROR
+    assert result.message.startswith("malformed response: Got more than 8190 bytes ")
+    assert len(result.message) <= MESSAGE_LIMIT and result.message.isprintable()
 
 
 async def test_refused(run_probe: RunProbe) -> None:
