@@ -134,8 +134,9 @@ async def execute(
             trace_headers=trace_headers or {},
             tracer=tracer,
         )
-        scrub = (redactor or Redactor()).with_secrets(secrets | ctx.secrets).scrub
-        attempt = await _attempt(kind, config, ctx, conditions, timeout, probe_id, scrub)
+        attempt = await _attempt(
+            kind, config, ctx, conditions, timeout, probe_id, redactor or Redactor(), secrets
+        )
         secrets |= ctx.secrets
         if attempt.reason in (None, Reason.TIMEOUT) or attempts > retries:
             break
@@ -185,7 +186,8 @@ async def _attempt(
     conditions: Sequence[Condition],
     timeout: float,
     probe_id: str,
-    scrub: Callable[[str], str],
+    redactor: Redactor,
+    secrets: set[str],
 ) -> _Attempt:
     """One call of the prober within what is left of the deadline, conditions evaluated (what
     they observed scrubbed before it is cut, so a secret is never left half masked)."""
@@ -215,6 +217,7 @@ async def _attempt(
         attempt.reason, attempt.message = Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
     if attempt.reason is None:
         ctx.facts["RESPONSE_TIME"] = time.monotonic() - began
+        scrub = redactor.with_secrets(secrets | ctx.secrets).scrub  # what the run learned too
         attempt.outcomes = tuple(_shown(c.evaluate(ctx.facts, scrub), scrub) for c in conditions)
         first_failed = next(
             (c for c, o in zip(conditions, attempt.outcomes, strict=True) if not o.success), None
@@ -297,25 +300,35 @@ def _details(
 
 def _scrubbed(result: Result, scrub: Callable[[str], str]) -> Result:
     """The Result with the run's secrets and card numbers masked in every text it carries,
-    each bounded (the condition outcomes were shown as they were evaluated)."""
+    each bounded (condition outcomes were already shown so as they were evaluated). The same
+    Result when nothing needed it, as for most successful runs."""
 
     def clean(text: str) -> str:
         return bounded(scrub(text)) if text else ""
 
-    def outcomes(items: tuple[ConditionOutcome, ...]) -> tuple[ConditionOutcome, ...]:
-        return tuple(_shown(o, scrub) for o in items)
-
-    return dataclasses.replace(
-        result,
-        message=clean(result.message),
-        info=tuple(_details(dict(result.info), scrub)),
-        conditions=outcomes(result.conditions),
-        steps=tuple(
-            dataclasses.replace(s, message=clean(s.message), conditions=outcomes(s.conditions))
-            for s in result.steps
-        ),
-        findings=tuple(
-            dataclasses.replace(f, reason=clean(f.reason), evidence=clean(f.evidence))
-            for f in result.findings
-        ),
+    message = clean(result.message)
+    info = tuple(_details(dict(result.info), scrub)) if result.info else ()
+    steps = tuple(
+        dataclasses.replace(
+            s,
+            message=clean(s.message),
+            conditions=tuple(_shown(o, scrub) for o in s.conditions),
+        )
+        for s in result.steps
     )
+    findings = tuple(_finding(f, clean) for f in result.findings)
+    if (message, info, steps, findings) == (
+        result.message,
+        result.info,
+        result.steps,
+        result.findings,
+    ):
+        return result
+    return dataclasses.replace(result, message=message, info=info, steps=steps, findings=findings)
+
+
+def _finding(finding: Finding, clean: Callable[[str], str]) -> Finding:
+    reason, evidence = clean(finding.reason), clean(finding.evidence)
+    if reason == finding.reason and evidence == finding.evidence:
+        return finding
+    return dataclasses.replace(finding, reason=reason, evidence=evidence)

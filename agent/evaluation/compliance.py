@@ -14,7 +14,7 @@ beside its own probes' findings.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from agent.evaluation.window import RollingWindow
@@ -125,6 +125,7 @@ class ComplianceEvaluator:
         # not judge (the endpoint down, a flow stopped before the step) does not hide a
         # standing violation
         self._decided: dict[tuple[str, str, str | None], tuple[Finding, float]] = {}
+        self._last_findings: dict[str, tuple[Finding, ...]] = {}
         self.set_plan(plan, now)
 
     def set_plan(self, plan: Plan, now: float) -> list[Change]:
@@ -153,11 +154,21 @@ class ComplianceEvaluator:
                 else RollingWindow(plan.compliance.window, settings.window_limit)
             )
         self._windows = windows
+        self._windowed = frozenset(n for n, spec in POLICIES.items() if spec.window)
+        self._window_probes = {
+            key: tuple(
+                plan.probes[p].name
+                for p in integration.probes
+                if KINDS[plan.probes[p].kind].availability
+            )
+            for key, integration in plan.integrations.items()
+        }
         wanted = {(k, p) for k, s in self._settings.items() for p in s.policies}
         self._checks = {key: {} for key in self._settings}  # rebuilt in plan order
         self._counts = {pattern: {PASS: 0, FAIL: 0, NA: 0} for pattern in plan.pattern_owners}
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in wanted}
         self._decided = {k: v for k, v in self._decided.items() if k[0] in self._latest}
+        self._last_findings = {}  # probe id -> its latest findings, to tell what moved
         return [c for key in self._settings for c in self._recompute(key, now)]
 
     def observe(self, result: Result, now: float) -> list[Change]:
@@ -173,8 +184,16 @@ class ComplianceEvaluator:
             if finding.subject is not None:
                 about.add(finding.subject)
         window = self._windows.get(key)
-        if window is not None and probe.derived_from is None and KINDS[probe.kind].availability:
+        counted = probe.derived_from is None and KINDS[probe.kind].availability
+        if window is not None and counted:
             window.add(result.started, result.success, result.duration)
+        if about == {key}:  # the usual: the policies whose findings moved, and the windows
+            previous = self._last_findings.get(probe.id)
+            self._last_findings[probe.id] = result.findings
+            judged: set[str] = set(self._windowed) if counted else set()
+            if result.findings != previous:
+                judged |= {f.policy for f in result.findings}
+            return self._recompute(key, now, judged) if judged else []
         return [c for subject in sorted(about) for c in self._recompute(subject, now)]
 
     def sweep(self, now: float) -> list[Change]:
@@ -194,26 +213,34 @@ class ComplianceEvaluator:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _recompute(self, key: str, now: float) -> list[Change]:
+    def _recompute(
+        self, key: str, now: float, policies: Collection[str] | None = None
+    ) -> list[Change]:
+        """Re-judge the integration's checks (only ``policies`` when given); a check that
+        judges the same as before keeps its object, so views can tell it did not change."""
         settings = self._settings.get(key)
         if settings is None:
             return []
         integration = self.plan.integrations[key]
+        current = self._checks[key]
         changes = []
         for policy, block in settings.blocks.items():
+            if policies is not None and policy not in policies:
+                continue
             judge = POLICIES[policy].judge
             if judge is not None:
                 status, reason = judge(block, self._windows[key].totals(now), settings.objective)
-                evidence, probes = (
-                    "",
-                    tuple(
-                        self.plan.probes[p].name
-                        for p in integration.probes
-                        if KINDS[self.plan.probes[p].kind].availability
-                    ),
-                )
+                evidence, probes = "", self._window_probes.get(key, ())
             else:
                 status, reason, evidence, probes = self._per_run(policy, key, settings)
+            previous = current.get(policy)
+            if previous is not None and (status, reason, evidence, probes) == (
+                previous.status,
+                previous.reason,
+                previous.evidence,
+                previous.probes,
+            ):
+                continue
             check = Check(
                 integration.pattern,
                 integration.name,
@@ -224,8 +251,6 @@ class ComplianceEvaluator:
                 evidence,
                 probes,
             )
-            current = self._checks[key]
-            previous = current.get(policy)
             current[policy] = check
             counts = self._counts[integration.pattern]
             if previous is not None:
