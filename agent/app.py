@@ -182,7 +182,10 @@ class App:
         changes = self.compliance.observe(result, now)
         each(self.outputs, lambda o: o.on_result(probe, result, trace), "a result", self._repeats)
         self._changed(transitions, changes)
-        self._first_round.discard(probe_id)
+        if self._first_round:
+            self._first_round.discard(probe_id)
+            if not self._first_round and self.tune_gc:
+                _freeze_long_lived()  # the store is full now: its entries live as long
         if not result.success:
             log.debug("%s failed: %s %s", probe_id, result.reason, self.scrub(result.message))
 
@@ -338,11 +341,15 @@ class App:
 
 
 def _freeze_long_lived() -> None:
-    """Keep the plan and the other long-lived objects out of every collection.
+    """Keep the plan and the other long-lived objects out of every collection: at start, and
+    again when the first round has filled the store and the views' caches.
 
     With tens of thousands of long-lived objects, the default thresholds ran a full
-    collection about once a second over all of them; frozen, and with the young generation
-    collected less often, collections stay small (bench/ANALYSIS.md has the figures).
+    collection about once a second over all of them, and a young collection after the first
+    round walked every entry the round had made; frozen, and with the young generation
+    collected less often, collections stay small (bench/ANALYSIS.md has the figures). Frozen
+    objects are still freed when their last reference goes; only a cycle among them would
+    stay, and results, statuses and cached texts hold none.
     """
     gc.collect()
     gc.freeze()
