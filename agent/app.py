@@ -148,7 +148,7 @@ class App:
         )
 
     async def stop(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.shutdown()
         for callback in self._on_stop:
             callback()
         await self.shared.close()

@@ -84,6 +84,7 @@ class Scheduler:
         self._last_due: dict[str, float] = {}  # probe id -> when its last run was due
         self._scheduled: dict[str, float] = {}  # job id -> when its current run was due
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
         self.stats = SchedulerStats()
 
     @property
@@ -106,10 +107,23 @@ class Scheduler:
             self._add(new[key])
         return SyncReport(added, removed, changed, len(new) - len(added) - len(changed))
 
-    def shutdown(self) -> None:
-        """Stop starting runs; runs in flight finish on their own (their deadline holds)."""
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop starting runs and let those in flight finish, each within its own deadline
+        and all within ``grace`` seconds; what is still running then is cancelled. A job the
+        timer had already handed over runs its course (starting nothing), so none is cut
+        off mid-start."""
+        self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
 
     def next_run(self, probe_id: str) -> float | None:
         """When (unix time) the probe's grid job runs next; None when it is not scheduled."""
@@ -185,6 +199,8 @@ class Scheduler:
                 self._start(probe_id, due, self._members[job_id][probe_id])
 
     def _start(self, probe_id: str, due: float, interval: float) -> None:
+        if self._stopping:
+            return
         last = self._last_due.get(probe_id)
         if last is not None and abs(due - last) < interval / 2:
             return  # the first round and the grid met: one run serves both

@@ -59,7 +59,7 @@ async def test_first_round_runs_every_probe_soon_even_with_long_intervals() -> N
                 break
             await asyncio.sleep(0.1)
     finally:
-        scheduler.shutdown()
+        await scheduler.shutdown()
     assert set(ran) == set(probes)
     assert max(ran.values()) < FIRST_ROUND_WINDOW + 1.0
     assert len({round(t, 2) for t in ran.values()}) > 10  # spread, not all at once
@@ -82,7 +82,7 @@ async def test_a_slow_probe_never_overlaps_itself_and_skips_are_counted(
     scheduler.start({"p/i/slow": make_probe("p/i/slow", 0.2)})
     with caplog.at_level(logging.DEBUG, logger="oversight.scheduler"):
         await asyncio.sleep(2.0)
-    scheduler.shutdown()
+    await scheduler.shutdown()
     assert most == 1
     assert scheduler.stats.skipped["overlap"] >= 3
     assert 2 <= scheduler.stats.runs <= 3
@@ -110,7 +110,7 @@ async def test_concurrency_limit_holds_and_lag_is_measured(monkeypatch: pytest.M
     scheduler = Scheduler(run, concurrency=2)
     scheduler.start({p.id: p for p in (make_probe(f"p/i{n}/h", 60.0) for n in range(6))})
     await asyncio.sleep(1.5)
-    scheduler.shutdown()
+    await scheduler.shutdown()
     assert most == 2
     assert scheduler.stats.runs == 6
     assert sum(scheduler.stats.lag_counts) == 6
@@ -135,7 +135,7 @@ async def test_sync_keeps_unchanged_jobs(change: str) -> None:
     new["p/c/h"] = make_probe("p/c/h", 3600.0)
     report = scheduler.sync(old, new)
     after = scheduler.next_run("p/a/h")
-    scheduler.shutdown()
+    await scheduler.shutdown()
     assert report.added == ("p/c/h",)
     if change == "same":
         assert after is not None and after == next_run
@@ -157,7 +157,7 @@ async def test_runs_keep_their_grid_and_never_come_up_twice() -> None:
     scheduler = Scheduler(run, concurrency=10)
     scheduler.start({p.id: p for p in (make_probe(f"p/i{n}/h", 0.1) for n in range(3))})
     await asyncio.sleep(1.5)
-    scheduler.shutdown()
+    await scheduler.shutdown()
     assert scheduler.stats.skipped == {"overlap": 0, "missed": 0}
     for probe_id, seen in times.items():
         gaps = [b - a for a, b in itertools.pairwise(seen)]
@@ -174,7 +174,34 @@ async def test_probes_sharing_a_time_slot_share_one_apscheduler_job() -> None:
     probes = {p.id: p for p in (make_probe(f"p/i{n}/h", 5.0) for n in range(5000))}
     scheduler.start(probes)
     grid_jobs = [j for j in scheduler._scheduler.get_jobs() if j.id.startswith("every ")]
-    scheduler.shutdown()
+    await scheduler.shutdown()
     assert len(grid_jobs) <= 5.0 / SLOT  # at most one job per 5 ms slot of the interval
     assert len(grid_jobs) > 900  # and the slots are used evenly
     assert sum(len(m) for m in scheduler._members.values()) == 5000
+
+
+async def test_shutdown_lets_runs_in_flight_finish_and_cuts_off_those_past_the_grace() -> None:
+    started: list[str] = []
+    both = asyncio.Event()
+    finished: list[str] = []
+    cancelled: list[str] = []
+
+    async def run(probe_id: str) -> None:
+        started.append(probe_id)
+        if len(started) == 2:
+            both.set()
+        try:
+            await asyncio.sleep(0.5 if probe_id.endswith("quick") else 30)
+            finished.append(probe_id)
+        except asyncio.CancelledError:
+            cancelled.append(probe_id)
+            raise
+
+    scheduler = Scheduler(run, concurrency=10)
+    probes = (make_probe("p/a/quick", 60.0), make_probe("p/b/stuck", 60.0))
+    scheduler.start({p.id: p for p in probes})
+    await asyncio.wait_for(both.wait(), FIRST_ROUND_WINDOW + 1)
+    await scheduler.shutdown(grace=1.0)
+    assert (finished, cancelled) == (["p/a/quick"], ["p/b/stuck"])
+    assert not scheduler.running
+    assert scheduler.stats.runs == 2
