@@ -114,8 +114,11 @@ class Scheduler:
         off mid-start."""
         self._stopping = True
         if self._scheduler.running:
+            # Jobs handed to the executor but not yet started would be cancelled by its
+            # shutdown (and logged as errors): pause, let them run (they start nothing now)
+            self._scheduler.pause()
+            await asyncio.sleep(0)
             self._scheduler.shutdown(wait=False)
-        await asyncio.sleep(0)
         tasks = list(self._tasks.values())
         if not tasks:
             return

@@ -1,7 +1,7 @@
-"""Read the YAML config into the frozen models, keeping every key's line for error messages.
+"""Read the YAML config into the frozen models, knowing every key's line for error messages.
 
-PyYAML's node API (compose) is used instead of ``safe_load`` so that each key and list item
-keeps its line, and so that a duplicate key is an error rather than silently winning.
+PyYAML's event API is used instead of ``safe_load`` so that each key and list item keeps its
+line, and so that a duplicate key is an error rather than silently winning.
 ``${VAR}`` and ``${VAR:-default}`` in string values expand from the environment at load time;
 ``${flow.name}`` is left as it is, for a flow to fill in with a value it captured.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,28 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 
 
-@dataclass(frozen=True)
 class SourceMap:
-    """Where each key path was written: path -> 1-based line of its key (or list item)."""
+    """Where each key path was written: path -> 1-based line of its key (or list item).
 
-    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+    Given ``read`` instead of ``lines``, the map is made when first asked for: a config that
+    loads without a problem never needs it, and at 10,000 integrations it is as big as the
+    config itself."""
+
+    __slots__ = ("_lines", "_read")
+
+    def __init__(
+        self,
+        lines: Mapping[KeyPath, int] | None = None,
+        read: Callable[[], Mapping[KeyPath, int]] | None = None,
+    ) -> None:
+        self._lines, self._read = lines, read
+
+    @property
+    def lines(self) -> Mapping[KeyPath, int]:
+        if self._lines is None:
+            self._lines = self._read() if self._read is not None else {}
+            self._read = None
+        return self._lines
 
     def line_for(self, path: KeyPath) -> int | None:
         """The line of ``path``, else of its nearest ancestor that was written in the file."""
@@ -105,13 +122,14 @@ def _agent_defaults(data: dict[str, Any]) -> AgentSettings:
 
 
 def _load(text: str, name: str, digest: str, env: Mapping[str, str] | None) -> LoadedConfig:
-    reader = _Reader(name, os.environ if env is None else env)
+    reader = _Reader(name, os.environ if env is None else env, lines=False)
     data = reader.read(text)
+    source = SourceMap(read=lambda: lines_of(text, name))
     problems = list(reader.problems)
     config: Config | None = None
     if isinstance(data, dict):
         for path, message in dependency_problems(dependency_graph(data)):
-            problems.append(Problem(name, reader.source.line_for(path), format_path(path), message))
+            problems.append(Problem(name, source.line_for(path), format_path(path), message))
         try:
             config = Config.model_validate(data, context={"agent": _agent_defaults(data)})
         except ValidationError as exc:
@@ -120,14 +138,14 @@ def _load(text: str, name: str, digest: str, env: Mapping[str, str] | None) -> L
                 file=name,
                 model=Config,
                 data=data,
-                line_for=reader.source.line_for,
+                line_for=source.line_for,
                 hide=reader.expanded,
             )
             # A value already reported (a missing variable) is not reported twice.
             problems += [p for p in found if (p.line, p.path) not in reader.reported]
     if problems or config is None:  # no config without a problem: the reader reported it
         raise ConfigError(sort_problems(problems))
-    return LoadedConfig(config, name, reader.source, digest, frozenset(reader.secrets))
+    return LoadedConfig(config, name, source, digest, frozenset(reader.secrets))
 
 
 def read_document(text: str, name: str, top_keys: str) -> tuple[Any, SourceMap, list[Problem]]:
@@ -136,11 +154,24 @@ def read_document(text: str, name: str, top_keys: str) -> tuple[Any, SourceMap, 
     expansion. For files in formats of their own, such as the web config."""
     reader = _Reader(name, {}, expand=False, top_keys=top_keys)
     data = reader.read(text)
-    return data, reader.source, reader.problems
+    return data, SourceMap(reader.lines), reader.problems
+
+
+def lines_of(text: str, name: str) -> Mapping[KeyPath, int]:
+    """Where each key path of a YAML document was written (what ``SourceMap`` reads)."""
+    reader = _Reader(name, {}, expand=False)
+    reader.read(text)
+    return reader.lines
 
 
 class _Reader:
-    """One pass over one document: data, source lines, expansions and the problems met."""
+    """One pass over one document's parser events: data, expansions, the problems met and,
+    when ``lines`` is asked for, each key's line.
+
+    Building the data from events, rather than from a composed node tree, keeps one event in
+    memory at a time: at 10,000 integrations the tree took more memory than the config it
+    described. Problems know their line from the event at hand, so the key -> line map is
+    only made for a document that needs it (``SourceMap``)."""
 
     def __init__(
         self,
@@ -149,28 +180,33 @@ class _Reader:
         *,
         expand: bool = True,
         top_keys: str = "agent, exporters, patterns",
+        lines: bool = True,
     ) -> None:
         self.name = name
         self.env = env
         self.expand = expand
         self.top_keys = top_keys
+        self.track = lines
+        self._reset()
+
+    def _reset(self) -> None:
         self.lines: dict[KeyPath, int] = {}
-        self.source = SourceMap(self.lines)
         self.problems: list[Problem] = []
         self.reported: set[tuple[int | None, str]] = set()
         self.expanded: dict[KeyPath, frozenset[str]] = {}
         self.secrets: set[str] = set()
+        self._anchors: dict[str, Any] = {}
+        self._anchored_at: dict[str, KeyPath] = {}
+        self._tags: dict[tuple[str, Any], str] = {}  # (plain scalar, implicit) -> its tag
 
     def read(self, text: str) -> Any:
         """The document as plain dicts, lists and scalars; None when it cannot be read."""
         if _FAST is not None:
             fast = _FAST(text)
             try:
-                root = fast.get_single_node()
+                return self._document(fast)
             except yaml.YAMLError:
-                pass  # the pure-Python parser below says what is wrong
-            else:
-                return self._document(fast, root)
+                self._reset()  # the pure-Python parser below says what is wrong
             finally:
                 fast.dispose()
         try:
@@ -181,79 +217,153 @@ class _Reader:
             self._problem((), line, f"invalid YAML: {str(exc).splitlines()[0]}")
             return None
         try:
-            return self._document(loader, loader.get_single_node())
+            return self._document(loader)
         except yaml.MarkedYAMLError as exc:
             self._problem((), *_yaml_error(exc))
         finally:
             loader.dispose()
         return None
 
-    def _document(self, loader: Any, root: yaml.Node | None) -> Any:
-        if root is None:
+    def _document(self, loader: Any) -> Any:
+        loader.get_event()  # stream start
+        if loader.check_event(yaml.StreamEndEvent):
             self._problem((), None, "the file is empty; it needs at least a 'patterns' section")
             return None
-        if not isinstance(root, yaml.MappingNode):
-            self._problem(
-                (),
-                root.start_mark.line + 1,
-                f"the top level must be a mapping of keys ({self.top_keys})",
-            )
+        loader.get_event()  # document start
+        root = loader.peek_event()
+        line = _line(root)
+        if isinstance(root, yaml.MappingStartEvent):
+            if self.track:
+                self.lines[()] = line
+            data = self._value(loader, ())
+        else:
+            self._skip(loader)
+            self._problem((), line, f"the top level must be a mapping of keys ({self.top_keys})")
+            data = None
+        loader.get_event()  # document end
+        if not loader.check_event(yaml.StreamEndEvent):
+            extra = _line(loader.peek_event())
+            self._problem((), extra, "the file holds more than one YAML document (---)")
             return None
-        self.lines[()] = root.start_mark.line + 1
-        return self._node(loader, root, ())
+        return data
 
-    def _node(self, loader: Any, node: yaml.Node, path: KeyPath) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(loader, node, path)
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                self.lines[(*path, index)] = item.start_mark.line + 1
-                items.append(self._node(loader, item, (*path, index)))
-            return items
-        try:
-            value = loader.construct_object(node, deep=True)
-        except ValueError as exc:  # e.g. a date like 2024-13-45: YAML reads it as a timestamp
-            self._problem(path, node.start_mark.line + 1, f"cannot read {node.value!r}: {exc}")
-            return None
-        if self.expand and node.tag == _STR_TAG and isinstance(value, str) and "$" in value:
-            return self._expand(value, path, node.start_mark.line + 1)
+    def _value(self, loader: Any, path: KeyPath) -> Any:
+        """Consume one node's events and return its value."""
+        event: Any = loader.get_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self._anchors:
+                self._problem(path, _line(event), f"unknown alias *{event.anchor}")
+                return None
+            if self.track:
+                self._copy_lines(self._anchored_at[event.anchor], path)
+            return self._anchors[event.anchor]
+        value: Any
+        if isinstance(event, yaml.ScalarEvent):
+            value = self._scalar(loader, event, path)
+        elif isinstance(event, yaml.SequenceStartEvent):
+            value = []
+            while not loader.check_event(yaml.SequenceEndEvent):
+                if self.track:
+                    self.lines[(*path, len(value))] = _line(loader.peek_event())
+                value.append(self._value(loader, (*path, len(value))))
+            loader.get_event()
+        else:
+            value = self._mapping(loader, path)
+        if event.anchor is not None:
+            self._anchors[event.anchor] = value
+            self._anchored_at[event.anchor] = path
         return value
 
-    def _mapping(self, loader: Any, node: yaml.MappingNode, path: KeyPath) -> Any:
+    def _copy_lines(self, source: KeyPath, path: KeyPath) -> None:
+        """What an alias repeats was written where its anchor is: its keys' lines are there."""
+        depth = len(source)
+        for key, line in list(self.lines.items()):
+            if len(key) > depth and key[:depth] == source:
+                self.lines[path + key[depth:]] = line
+
+    def _scalar(self, loader: Any, event: Any, path: KeyPath) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._tag(loader, event)
+        line = _line(event)
+        if tag == _STR_TAG:
+            value = event.value
+            if self.expand and "$" in value:
+                return self._expand(value, path, line)
+            return value
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        try:
+            return loader.construct_object(node, deep=True)
+        except ValueError as exc:  # e.g. a date like 2024-13-45: YAML reads it as a timestamp
+            self._problem(path, line, f"cannot read {event.value!r}: {exc}")
+        except yaml.constructor.ConstructorError as exc:
+            self._problem(path, line, f"cannot read {event.value!r}: {exc.problem}")
+        finally:
+            loader.constructed_objects.pop(node, None)
+        return None
+
+    def _tag(self, loader: Any, event: Any) -> str:
+        """The tag YAML gives a plain scalar; keys and common values repeat, so remembered."""
+        key = (event.value, event.implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return tag
+
+    def _mapping(self, loader: Any, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         merged: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if key_node.tag == _MERGE_TAG:
-                merged.update(self._merge(loader, value_node, path))
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
+        while not loader.check_event(yaml.MappingEndEvent):
+            key_event = loader.peek_event()
+            line = _line(key_event)
+            if not isinstance(key_event, yaml.ScalarEvent):
+                self._skip(loader)
+                self._skip(loader)
                 self._problem(path, line, "a key must be a plain name, not a list or mapping")
                 continue
-            key = str(key_node.value)
+            loader.get_event()
+            key = str(key_event.value)
+            if key_event.tag is None and self._tag(loader, key_event) == _MERGE_TAG:
+                merged.update(self._merge(loader, path, line))
+                continue
             if key in first_line:
+                self._skip(loader)
                 self._problem(
                     path, line, f"duplicate key {key!r} (first at line {first_line[key]})"
                 )
                 continue
             first_line[key] = line
-            result[key] = self._node(loader, value_node, (*path, key))
-        for key, line in first_line.items():  # a key written here wins over a merged one
-            self.lines[(*path, key)] = line
-        return {**merged, **result}
+            result[key] = self._value(loader, (*path, key))
+        loader.get_event()
+        if self.track:
+            for key, line in first_line.items():  # a key written here wins over a merged one
+                self.lines[(*path, key)] = line
+        return {**merged, **result} if merged else result
 
-    def _merge(self, loader: Any, node: yaml.Node, path: KeyPath) -> dict[str, Any]:
-        """``<<: *anchor`` (or a list of anchors): keys written beside it win."""
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    def _merge(self, loader: Any, path: KeyPath, line: int) -> dict[str, Any]:
+        """``<<: *anchor`` (or a list of anchors): keys written beside it win, and among the
+        anchors of a list the earlier one wins."""
+        value = self._value(loader, path)
         merged: dict[str, Any] = {}
-        for source in reversed(sources):
-            if not isinstance(source, yaml.MappingNode):
-                self._problem(path, source.start_mark.line + 1, "'<<' must merge a mapping")
+        for source in reversed(value if isinstance(value, list) else [value]):
+            if not isinstance(source, dict):
+                self._problem(path, line, "'<<' must merge a mapping")
                 continue
-            merged.update(self._mapping(loader, source, path))
+            merged.update(source)
         return merged
+
+    def _skip(self, loader: Any) -> None:
+        """Consume one node's events, unread."""
+        depth = 0
+        while True:
+            event = loader.get_event()
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+            if depth == 0:
+                return
 
     def _expand(self, value: str, path: KeyPath, line: int) -> str:
         """``${VAR}``, ``${VAR:-default}`` (default when unset or empty), ``$${`` -> ``${``."""
@@ -294,6 +404,11 @@ class _Reader:
         problem = Problem(self.name, line, format_path(path), message)
         self.problems.append(problem)
         self.reported.add((line, problem.path))
+
+
+def _line(event: Any) -> int:
+    """The 1-based line where a parser event began."""
+    return int(event.start_mark.line) + 1
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 
 from agent.config import ConfigError, LoadedConfig, Problem, load_config, load_config_text
 from agent.config.errors import format_path, validation_problems
-from agent.config.loader import SourceMap
+from agent.config.loader import SourceMap, lines_of
 from agent.probers import REGISTRY
 
 HERE = Path(__file__).parent
@@ -363,3 +363,68 @@ def test_pydantic_internal_loc_parts_are_dropped() -> None:
         "u.yaml:7: value: must be even",
         "u.yaml:7: value: expected a list, got a number",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"patterns:\n{_ONE_PROBE}\n---\npatterns: {{}}\n",
+            "t.yaml:8: the file holds more than one YAML document (---)",
+        ),
+        (
+            f"agent:\n  interval: !seconds 10\npatterns:\n{_ONE_PROBE}\n",
+            "t.yaml:2: agent.interval: cannot read '10': could not determine a constructor "
+            "for the tag '!seconds'",
+        ),
+        (
+            f"agent:\n  labels: *nowhere\npatterns:\n{_ONE_PROBE}\n",
+            "t.yaml:2: agent.labels: unknown alias *nowhere",
+        ),
+        (
+            "- one\n- two\n",
+            "t.yaml:1: the top level must be a mapping of keys (agent, exporters, patterns)",
+        ),
+    ],
+)
+def test_documents_the_reader_refuses_name_their_line(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, name="t.yaml")
+    assert str(caught.value).splitlines()[0] == expected
+
+
+def test_an_alias_keeps_the_lines_of_its_anchor() -> None:
+    text = (
+        "agent:\n"
+        "  labels: &labels\n"
+        "    team: payments\n"
+        "exporters:\n"
+        "  prometheus:\n"
+        "    labels: *labels\n"
+        f"patterns:\n{_ONE_PROBE}\n"
+    )
+    source = SourceMap(read=lambda: lines_of(text, "t.yaml"))
+    assert source.line_for(("exporters", "prometheus", "labels", "team")) == 3
+    assert source.line_for(("exporters", "prometheus", "labels")) == 6
+
+
+def test_both_parsers_read_the_same_data_lines_and_problems(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libyaml reads when PyYAML has it; the pure-Python parser must agree with it."""
+    text = (VALID / "full.yaml").read_text()
+    broken = (INVALID / "multi_error.yaml").read_text() + (
+        INVALID / "duplicate_key.yaml"
+    ).read_text()
+    fast = (load_config_text(text, env=FULL_ENV), lines_of(text, "f"), _problems(broken))
+    monkeypatch.setattr("agent.config.loader._FAST", None)
+    slow = (load_config_text(text, env=FULL_ENV), lines_of(text, "f"), _problems(broken))
+    assert fast[0].config == slow[0].config
+    assert fast[1] == slow[1] and len(fast[1]) > 40
+    assert fast[2] == slow[2] and fast[2]
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env=FULL_ENV)
+    return [str(p) for p in caught.value.problems]
