@@ -18,6 +18,9 @@ HEADER = """
 
 # Every window a rule is recorded over: the burn-rate alerts' long and short windows.
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# How far before a window a counter is looked for, to tell one that first shows within it: the
+# window itself, at most an hour (so the rules need an hour of data more than their window).
+BEFORE = {"5m": "5m", "30m": "30m"}
 # The short windows of the burn-rate alerts, over which an impacted integration's errors are
 # put down to its dependency.
 ROOT_CAUSE_WINDOWS = ("5m", "30m", "2h", "6h")
@@ -25,7 +28,7 @@ ROOT_CAUSE_WINDOWS = ("5m", "30m", "2h", "6h")
 # Runs or failed runs (${counter}) of an integration within the window.
 COUNT = """
     sum without (probe${extra}) (
-        (last_over_time(${counter}[${window}]) unless ${counter} offset ${window})
+        (last_over_time(${counter}[${window}]) unless present_over_time(${counter}[${before}] offset ${window}))
       or
         increase(${counter}[${window}])
     )
@@ -80,13 +83,22 @@ def _availability() -> tuple[Rule, ...]:
     counts = [
         record(
             f"integration:oversight_probe_{counter}:increase{window}",
-            fill(COUNT, counter=f"oversight_probe_{counter}_total", extra=extra, window=window),
+            fill(
+                COUNT,
+                counter=f"oversight_probe_{counter}_total",
+                extra=extra,
+                window=window,
+                before=BEFORE.get(window, "1h"),
+            ),
             comment="" if (number, counter) != (0, "runs") else """
                 Runs and failed runs of the integration's probes within the window, all probes
-                together. A counter that first shows within the window counts in full: a probe's
-                first run, and the first failure for a reason (the agent exports
-                oversight_probe_failures_total{reason} from that failure on), which rate() and
-                increase() would drop as they start from a series' first sample.
+                together. A counter that first shows within the window (no sample in the window's
+                length, at most an hour, before it) counts in full: a probe's first run, and the
+                first failure for a reason (the agent exports oversight_probe_failures_total{reason}
+                from that failure on), which rate() and increase() would drop as they start from a
+                series' first sample. A failed scrape (a staleness marker) does not make a counter
+                new; an agent that could not be scraped for longer than that look-back while its
+                counters went on counts them from its start for a while, a window later.
             """,
         )
         for number, window in enumerate(WINDOWS)

@@ -48,12 +48,14 @@ def objective(selector: str) -> str:
 
 def counted(counter: str, selector: str, by: str, window: str) -> str:
     """PromQL: how much ``counter`` grew over ``window``, summed ``by``; a series that first
-    shows within the window counts in full (increase() starts from its first sample), as in
-    the recording rules integration:oversight_probe_*:increase<window>."""
+    shows within the window (none of its samples in the window before) counts in full
+    (increase() starts from its first sample), as in the recording rules
+    integration:oversight_probe_*:increase<window>."""
     series = f"{counter}{{{selector}}}"
+    before = f"present_over_time({series}[{window}] offset {window})"
     return (
         f"sum by ({by}) (\n"
-        f"      (last_over_time({series}[{window}]) unless {series} offset {window})\n"
+        f"      (last_over_time({series}[{window}]) unless {before})\n"
         f"    or increase({series}[{window}])\n"
         f"  )"
     )
@@ -64,10 +66,12 @@ def budget_left(selector: str, by: str = "pattern, integration", window: str = "
 
     The budget is 1 - objective (oversight_integration_slo_objective_ratio); what is spent is
     the share of failed probe runs of all the integration's probes together (failures / runs;
-    an integration that never failed has no failures series and has spent nothing).
+    an integration that never failed has no failures series and has spent nothing). Plain
+    increase() over whatever the retention holds: the first failure for a reason, which it
+    misses, is nothing next to 30 days of runs.
     """
-    runs = counted("oversight_probe_runs_total", selector, by, window)
-    failures = counted("oversight_probe_failures_total", selector, by, window)
+    runs = f"sum by ({by}) (increase(oversight_probe_runs_total{{{selector}}}[{window}]))"
+    failures = f"sum by ({by}) (increase(oversight_probe_failures_total{{{selector}}}[{window}]))"
     return (
         f"1 - (\n"
         f"    ({failures} or 0 * {runs})\n"
