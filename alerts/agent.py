@@ -56,7 +56,7 @@ def build(p: Params) -> RuleFile:
             (
                 sum without (reason) (rate(oversight_scheduler_skipped_runs_total[10m]))
               /
-                sum without (pattern, integration, scope, probe, result) (rate(oversight_probe_runs_total[10m]))
+                sum without (pattern, integration, scope, probe) (rate(oversight_probe_runs_total[10m]))
             ) > 0.01
             """,
             for_="10m",

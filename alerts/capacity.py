@@ -13,7 +13,8 @@ HEADER = """
 
     Series: oversight_capacity_utilisation_ratio{resource} (used / limit, 0..1) and
     oversight_credential_expiry_timestamp_seconds, with the probe's labels; the levels come from
-    each probe's `thresholds:` (oversight_probe_threshold{signal="utilisation"|"credential_expiry"}).
+    each probe's `thresholds:` (oversight_probe_utilisation_threshold_ratio and
+    oversight_probe_credential_expiry_threshold_seconds).
     Owner, criticality and runbook are joined from oversight_integration_info of the same agent:
     capacity is what each sidecar sees beside it, so every alert is per agent.
 
@@ -36,7 +37,7 @@ UTILISATION_OVER = """
     (
         oversight_capacity_utilisation_ratio
       > on (agent, pattern, integration, probe) group_left ()
-        oversight_probe_threshold{signal="utilisation",severity="${severity}"}
+        oversight_probe_utilisation_threshold_ratio{severity="${severity}"}
     )
 """
 
@@ -54,7 +55,7 @@ CREDENTIAL_LEFT = """
         oversight_credential_expiry_timestamp_seconds - time()
       < on (agent, pattern, integration, probe) group_left ()
         (
-            oversight_probe_threshold{signal="credential_expiry",severity="${severity}"}
+            oversight_probe_credential_expiry_threshold_seconds{severity="${severity}"}
           or on (agent, pattern, integration, probe)
             0 * oversight_probe_info{kind="credential"} + ${days} * 86400
         )

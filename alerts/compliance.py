@@ -22,10 +22,12 @@ HEADER = """
 # The policies whose failure is a security matter, as a regular expression.
 SECURITY = "auth_required|no_sensitive_data|tls_min_version"
 
-# Policies (matching ${match} SECURITY) failing on an integration, as any agent sees them.
+# Policies (matching ${match} SECURITY) failing on an integration, as any agent sees them. The
+# agent exports a check's series only while it fails: it goes stale, ending the alert, when the
+# check passes again or stops applying.
 FAILING = """
     max by (pattern, integration, scope, policy) (
-      oversight_compliance_status{policy${match}"${policies}",status="fail"} == 1
+      oversight_compliance_failing{policy${match}"${policies}"} == 1
     )
 """
 

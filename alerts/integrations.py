@@ -24,6 +24,8 @@ DOWN_LADDER = (
 )
 
 # Internal integrations: per agent. External partners: once, when a quorum of agents see it.
+# The agent exports only the current state's series, so the state="down" series exists while
+# the integration is down and goes stale (ending the alert) when it leaves that state.
 DOWN = """
     (
         max without (state) (oversight_integration_state{scope="internal",state="down"} == 1)
@@ -36,12 +38,9 @@ DOWN = """
     pattern_integration:oversight_integration_info:topk1{criticality="${criticality}"}
 """
 
+# The impacted state's series names the down dependency in its own root_cause label.
 IMPACTED = """
-    (
-        max without (state) (oversight_integration_state{state="impacted"} == 1)
-      * on (agent, pattern, integration) group_left (root_cause)
-        oversight_integration_root_cause
-    )
+    max without (state) (oversight_integration_state{state="impacted"} == 1)
 """
 
 # The last run of a probe slower than its threshold; failed runs do not count.
@@ -50,7 +49,7 @@ SLOW = """
         (
             probe_duration_seconds
           > on (agent, pattern, integration, probe) group_left ()
-            oversight_probe_threshold{signal="latency",severity="${severity}"}
+            oversight_probe_latency_threshold_seconds{severity="${severity}"}
         )
       and on (agent, pattern, integration, probe)
         probe_success == 1
@@ -61,7 +60,7 @@ CERT_EXPIRING = """
     (
         probe_ssl_earliest_cert_expiry - time()
       < on (agent, pattern, integration, probe) group_left ()
-        oversight_probe_threshold{signal="cert_expiry",severity="${severity}"}
+        oversight_probe_cert_expiry_threshold_seconds{severity="${severity}"}
     )
 """
 
@@ -126,8 +125,8 @@ def build(p: Params) -> RuleFile:
             dashboard_url=dashboard,
             comment="""
                 Impacted: failing only because a dependency is down. Informational, never pages;
-                its root_cause is the dependency (from oversight_integration_root_cause), so
-                Alertmanager mutes it while the dependency alerts.
+                its root_cause is the dependency (the root_cause label of the impacted state's
+                series), so Alertmanager mutes it while the dependency alerts.
             """,
         )
     )
@@ -155,7 +154,7 @@ def build(p: Params) -> RuleFile:
                 dashboard_url=dashboard,
                 comment="" if severity == "critical" else """
                     Latency of one probe's last run above its warning / critical threshold
-                    (seconds, from oversight_probe_threshold). Failed runs do not count: their
+                    (oversight_probe_latency_threshold_seconds). Failed runs do not count: their
                     duration is the timeout, and the down alert speaks for them. Value: the run's
                     duration.
                 """,
@@ -184,7 +183,8 @@ def build(p: Params) -> RuleFile:
                 dashboard_url=dashboard,
                 comment="" if severity == "critical" else """
                     Certificate expiring: time left (probe_ssl_earliest_cert_expiry - time()) under
-                    the probe's cert_expiry threshold (seconds). Value: seconds left.
+                    the probe's cert_expiry threshold (oversight_probe_cert_expiry_threshold_seconds).
+                    Value: seconds left.
                 """,
             )
         )

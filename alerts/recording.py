@@ -11,21 +11,36 @@ HEADER = """
     of every integration over 5m, 30m, 1h, 2h, 6h, 1d and 3d, and the per-integration lookups the
     alerts join (owner, criticality, runbook, root cause, quorum).
 
-    "Per integration" keeps every label but `probe` (and `result`, `le`): one series per agent,
+    "Per integration" keeps every label but `probe` (and `reason`): one series per agent,
     pattern and integration, so each sidecar's view stays its own; the alerts decide how several
     agents combine (alerts/README.md). Names follow level:metric:operations.
 """
 
 # Every window a rule is recorded over: the burn-rate alerts' long and short windows.
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# How far before a window a counter is looked for, to tell one that first shows within it: the
+# window itself, at most an hour (so the rules need an hour of data more than their window).
+BEFORE = {"5m": "5m", "30m": "30m"}
 # The short windows of the burn-rate alerts, over which an impacted integration's errors are
 # put down to its dependency.
 ROOT_CAUSE_WINDOWS = ("5m", "30m", "2h", "6h")
 
+# Runs or failed runs (${counter}) of an integration within the window.
+COUNT = """
+    sum without (probe${extra}) (
+        (last_over_time(${counter}[${window}]) unless present_over_time(${counter}[${before}] offset ${window}))
+      or
+        increase(${counter}[${window}])
+    )
+"""
+
 AVAILABILITY = """
-    sum without (probe, result) (rate(oversight_probe_runs_total{result="success"}[${window}]))
-      /
-    sum without (probe, result) (rate(oversight_probe_runs_total[${window}]))
+    1 - (
+        integration:oversight_probe_failures:increase${window}
+      or
+        0 * integration:oversight_probe_runs:increase${window}
+    )
+    / integration:oversight_probe_runs:increase${window}
 """
 
 BURN_RATE = """
@@ -34,7 +49,7 @@ BURN_RATE = """
     (1 - oversight_integration_slo_objective_ratio{slo="availability"})
 """
 
-QUANTILE = "histogram_quantile(${quantile}, sum without (probe) (rate(oversight_probe_duration_seconds_bucket[${window}])))"
+QUANTILE = "max without (probe) (quantile_over_time(${quantile}, probe_duration_seconds[${window}]))"
 
 SLOWEST = "max without (probe) (max_over_time(probe_duration_seconds[${window}]))"
 
@@ -50,8 +65,13 @@ INFO_WITH_ROOT_CAUSE = """
     (
         pattern_integration:oversight_integration_info:topk1
       * on (pattern, integration) group_left (root_cause)
-        topk by (pattern, integration) (1,
-          max by (pattern, integration, root_cause) (max_over_time(oversight_integration_root_cause[${window}]))
+        (
+            topk by (pattern, integration) (1,
+              sum by (pattern, integration, root_cause) (
+                count_over_time(oversight_integration_state{state="impacted"}[${window}])
+              )
+            )
+          > bool 0
         )
     )
     or on (pattern, integration)
@@ -60,12 +80,38 @@ INFO_WITH_ROOT_CAUSE = """
 
 
 def _availability() -> tuple[Rule, ...]:
+    counts = [
+        record(
+            f"integration:oversight_probe_{counter}:increase{window}",
+            fill(
+                COUNT,
+                counter=f"oversight_probe_{counter}_total",
+                extra=extra,
+                window=window,
+                before=BEFORE.get(window, "1h"),
+            ),
+            comment="" if (number, counter) != (0, "runs") else """
+                Runs and failed runs of the integration's probes within the window, all probes
+                together. A counter that first shows within the window (no sample in the window's
+                length, at most an hour, before it) counts in full: a probe's first run, and the
+                first failure for a reason (the agent exports oversight_probe_failures_total{reason}
+                from that failure on), which rate() and increase() would drop as they start from a
+                series' first sample. A failed scrape (a staleness marker) does not make a counter
+                new; an agent that could not be scraped for longer than that look-back while its
+                counters went on counts them from its start for a while, a window later.
+            """,
+        )
+        for number, window in enumerate(WINDOWS)
+        for counter, extra in (("runs", ""), ("failures", ", reason"))
+    ]
     ratios = [
         record(
             f"integration:oversight_availability:ratio_rate{window}",
             fill(AVAILABILITY, window=window),
             comment="" if number else """
-                Share of the integration's probe runs (all its probes together) that succeeded.
+                Share of the integration's probe runs (all its probes together) that succeeded:
+                1 - failures / runs. An integration that never failed has no failures series and
+                counts 0.
             """,
         )
         for number, window in enumerate(WINDOWS)
@@ -81,17 +127,21 @@ def _availability() -> tuple[Rule, ...]:
         )
         for number, window in enumerate(WINDOWS)
     ]
-    return (*ratios, *burn_rates)
+    return (*counts, *ratios, *burn_rates)
 
 
 def _latency() -> tuple[Rule, ...]:
     quantiles = [
         record(
-            f"integration:oversight_probe_duration_seconds:p{quantile[2:]}_rate{window}",
+            f"integration:probe_duration_seconds:p{quantile[2:]}_{window}",
             fill(QUANTILE, quantile=quantile, window=window),
             comment="" if (number, quantile) != (0, "0.95") else """
-                95th and 99th percentiles of run durations from the oversight_probe_duration_seconds
-                histogram, all probes of the integration together.
+                95th and 99th percentile of the last-run durations (probe_duration_seconds) the
+                scrapes saw within the window, of the integration's slowest probe. They work
+                without the run-duration histogram, which is opt-in (agent.histograms); they
+                replace integration:oversight_probe_duration_seconds:p95_rate<window>, which pooled
+                every run of every probe from it. A gauge is seen once a scrape: a run between two
+                scrapes is missed, one that outlasts several is counted as often.
             """,
         )
         for number, window in enumerate(WINDOWS)
@@ -141,7 +191,10 @@ def _lookups(p: Params) -> tuple[Rule, ...]:
                     The info series, plus `root_cause` (pattern/integration of the down dependency)
                     when the integration was impacted at any time within the window: errors within
                     that window are the dependency's doing. One per short window of the burn-rate
-                    alerts.
+                    alerts. When the window saw several, the one it was impacted by for longest
+                    (the most samples over every agent): while a fault spreads, the agent may blame
+                    an intermediate dependency for a run (it failed before its own dependency's
+                    probe did), and the alert must name the same root cause at every evaluation.
                 """,
             )
             for number, window in enumerate(ROOT_CAUSE_WINDOWS)

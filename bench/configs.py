@@ -5,10 +5,13 @@ from __future__ import annotations
 PATTERNS = ("bill_pay", "account", "client")
 
 
-def agent_yaml(listen: str, target_urls: list[str], interval: float, timeout: float) -> str:
+def agent_yaml(
+    listen: str, target_urls: list[str], interval: float, timeout: float, histograms: bool = False
+) -> str:
     """One http probe per integration, spread over the three patterns, with conditions
     (status and body, what blackbox's module checks), latency thresholds, an owner and a
-    runbook: phases, conditions, thresholds, state, store and metrics all do their work."""
+    runbook: phases, conditions, thresholds, state, store and metrics all do their work.
+    ``histograms`` adds every probe's run-duration histogram (agent.histograms)."""
     lines = [
         "agent:",
         f'  listen: "{listen}"',
@@ -17,6 +20,7 @@ def agent_yaml(listen: str, target_urls: list[str], interval: float, timeout: fl
         "  concurrency: 1024",
         "  name: bench",
         "  labels: {cluster: bench}",
+        *(["  histograms: true"] if histograms else []),
         "patterns:",
     ]
     per_pattern: dict[str, list[tuple[int, str]]] = {p: [] for p in PATTERNS}

@@ -28,11 +28,12 @@ from exporters.prometheus.collector import SnapshotCollector
 from exporters.prometheus.exposition import Exposition
 
 
-def filled_app(integrations: int, workdir: Path, runs: int = 3) -> App:
-    """An App (not started) whose store holds ``runs`` results of every probe."""
+def filled_app(integrations: int, workdir: Path, runs: int = 3, histograms: bool = False) -> App:
+    """An App (not started) whose store holds ``runs`` results of every probe (and their
+    run-duration histograms when ``histograms``)."""
     path = workdir / "render.yaml"
     urls = [f"http://127.0.0.1:9/t/{i}" for i in range(integrations)]
-    path.write_text(agent_yaml("127.0.0.1:0", urls, 10.0, 5.0))
+    path.write_text(agent_yaml("127.0.0.1:0", urls, 10.0, 5.0, histograms))
     app = App(path)
     rng = random.Random(7)
     for run in range(runs):
@@ -85,8 +86,9 @@ def samples(text: str, openmetrics: bool) -> dict[tuple[str, frozenset[tuple[str
     }
 
 
-def compare(integrations: int, repeat: int = 3) -> dict[str, float]:
-    """Seconds per render both ways, and bytes; raises if their samples differ.
+def compare(integrations: int, repeat: int = 3, histograms: bool = False) -> dict[str, float]:
+    """Seconds per render both ways, bytes, series and exemplars; raises if their samples
+    differ. ``histograms``: with every probe's run-duration histogram, and its exemplars.
 
     prometheus_client's encoder builds everything at every scrape (best of ``repeat``). The
     renderer keeps each entity's lines and writes a probe's as its result arrives, so it is
@@ -95,7 +97,7 @@ def compare(integrations: int, repeat: int = 3) -> dict[str, float]:
     (the scrape after them) and ``unchanged`` (a scrape with nothing new).
     """
     with tempfile.TemporaryDirectory() as tmp:
-        app = filled_app(integrations, Path(tmp))
+        app = filled_app(integrations, Path(tmp), histograms=histograms)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(SnapshotCollector(app.snapshot))
         out: dict[str, float] = {"series": 0}
@@ -126,7 +128,10 @@ def compare(integrations: int, repeat: int = 3) -> dict[str, float]:
             for phase, seconds in times.items():
                 out[f"{tag}_renderer_{phase}_s"] = seconds
             out[f"{tag}_bytes"] = len(new)
-            out["series"] = len(samples(new.decode(), openmetrics))
+            rendered = samples(new.decode(), openmetrics)
+            out["series"] = len(rendered)
+            if openmetrics:
+                out["exemplars"] = sum(exemplar is not None for _, exemplar in rendered.values())
         return out
 
 

@@ -148,12 +148,17 @@ def _scheduler() -> list[Any]:
     runs = panel(
         timeseries.Panel(),
         "Probe runs",
-        "Probe runs per minute by result, all integrations together.",
+        "Probe runs per minute, and the failed ones by reason, all integrations together.",
         "opm",
         Query(
-            "60 * sum by (agent, result) "
-            f"(rate(oversight_probe_runs_total{{{AGENT}}}[$__rate_interval]))",
-            "{{agent}} {{result}}",
+            f"60 * sum by (agent) (rate(oversight_probe_runs_total{{{AGENT}}}[$__rate_interval]))",
+            "{{agent}} runs",
+        ),
+        Query(
+            "60 * sum by (agent, reason) "
+            f"(rate(oversight_probe_failures_total{{{AGENT}}}[$__rate_interval]))\n"
+            'or on () label_replace(vector(0), "reason", "none", "", "")',
+            "{{agent}} failed: {{reason}}",
         ),
         w=8,
         h=8,

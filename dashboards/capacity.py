@@ -109,8 +109,7 @@ def integration() -> list[Any]:
                 "{{probe}}",
             ),
             Query(
-                "max by (severity) "
-                f'(oversight_probe_threshold{{{INTEGRATION}, signal="credential_expiry"}}) / {DAY}',
+                f"{threshold(INTEGRATION, 'credential_expiry', 'severity')} / {DAY}",
                 "{{severity}} threshold",
             ),
             w=12,

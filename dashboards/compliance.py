@@ -24,13 +24,13 @@ from dashboards.common import (
     stat_panel,
     with_sections,
 )
-from dashboards.fields import code_mappings, prop, thresholds
-from dashboards.promql import COMPLIANCE_CODES, coded_union, compliance_code
+from dashboards.fields import code_mappings, prop, thresholds, thresholds_value
+from dashboards.promql import COMPLIANCE_CODES
 
 AGENT = 'agent=~"$agent"'
 PATTERNS = f'{AGENT}, pattern=~"$pattern"'
 CHECKS = f'{PATTERNS}, scope=~"$scope", policy=~"$policy"'
-STATUS = "oversight_compliance_status"
+FAILING = "oversight_compliance_failing"  # one series per failing check, none while it passes
 COMPLIANCE_URL = f"/d/{UIDS['compliance']}/compliance?${{__url_time_range}}"
 SCORE = thresholds("red", (0.9, "orange"), (1, "green"))
 
@@ -60,11 +60,13 @@ def overview_panels(selector: str) -> list[Any]:
     failing = (
         bar_gauge(
             "Failing checks by policy",
-            "How many integrations fail each policy now.",
+            "How many integrations fail each policy now; a single 'none failing' bar when "
+            "every check passes.",
             "short",
             Query(
                 "sum by (policy) (max by (pattern, integration, policy) "
-                f'({STATUS}{{{selector}, status="fail"}}))',
+                f"({FAILING}{{{selector}}}))\n"
+                'or on () label_replace(vector(0), "policy", "none failing", "", "")',
                 "{{policy}}",
                 instant=True,
             ),
@@ -78,16 +80,18 @@ def overview_panels(selector: str) -> list[Any]:
 
 
 def integration_panels(selector: str) -> list[Any]:
-    """Compliance on the Integration dashboard: the integration against every policy."""
+    """Compliance on the Integration dashboard: the policies the integration fails."""
     return [
         stat_panel(
-            "Policies",
-            "The integration against every compliance policy now: pass, fail or not "
-            "applicable. Failing checks, scores and the audit trail are on the Compliance "
-            "dashboard.",
+            "Failing policies",
+            "The compliance policies the integration fails now (as any agent sees it); a "
+            "single 'none failing' when it fails none. The agent exports only failing checks "
+            "per integration: how many pass or do not apply, per pattern, and the scores and "
+            "audit trail are on the Compliance dashboard.",
             "none",
             Query(
-                compliance_code(selector, "policy"),
+                f"max by (policy) ({FAILING}{{{selector}}})\n"
+                'or on () label_replace(vector(0), "policy", "none failing", "", "")',
                 "{{policy}}",
                 instant=True,
             ),
@@ -160,32 +164,36 @@ def _now() -> list[Any]:
     return [overall, patterns, checks]
 
 
-def _results() -> Any:
-    union = coded_union(STATUS, "status", COMPLIANCE_CODES, CHECKS)
+def _by_pattern() -> Any:
     return (
         panel(
             table.Panel(),
-            "Policy results",
-            "Every integration (pattern/integration) against every policy: pass, fail or not "
-            "applicable; the worst result when agents disagree.",
+            "Checks by pattern",
+            "Each pattern's checks (an integration against a policy) by result: pass, fail, "
+            "not_applicable (the policy does not apply to the integration), and the score. "
+            "Which integration fails which policy is in Failing checks below.",
             "none",
             Query(
-                f"max by (integration, policy) (label_join(\n    {union},\n"
-                '  "integration", "/", "pattern", "integration"))',
+                f"max by (pattern, status) (oversight_compliance_checks{{{PATTERNS}}})",
                 instant=True,
                 table=True,
             ),
             w=24,
-            h=9,
+            h=6,
         )
         .with_transformation(
             model.DataTransformerConfig(
                 id_val="groupingToMatrix",
-                options={"columnField": "policy", "rowField": "integration", "valueField": "Value"},
+                options={"columnField": "status", "rowField": "pattern", "valueField": "Value"},
             )
         )
-        .mappings(code_mappings(COMPLIANCE_CODES))
-        .cell_options(cm.TableColorTextCellOptions())
+        .override_by_name(
+            "fail",
+            [
+                prop("thresholds", thresholds_value("green", (1, "red"))),
+                prop("custom.cellOptions", {"type": "color-text"}),
+            ],
+        )
     )
 
 
@@ -195,12 +203,12 @@ def _failing() -> Any:
         panel(
             table.Panel(),
             "Failing checks",
-            "Checks failing now, with the integration's owner and runbook; a single 'none' row "
-            "when every check passes. The agent does not export the reason of a failure yet: "
-            "`oversight report` and /api/v1/status give it.",
+            "Checks failing now, with the integration's owner and runbook; a single 'none "
+            "failing' row when every check passes. The agent does not export the reason of a "
+            "failure: `oversight report` and /api/v1/status give it.",
             "none",
             Query(
-                f'max by ({labels}) ({STATUS}{{{CHECKS}, status="fail"}} == 1)\n'
+                f"max by ({labels}) ({FAILING}{{{CHECKS}}} == 1)\n"
                 "  * on (pattern, integration) group_left (owner, runbook)\n"
                 "  max by (pattern, integration, owner, runbook) "
                 f"(oversight_integration_info{{{PATTERNS}}})\n"
@@ -273,7 +281,7 @@ def build() -> dict[str, Any]:
         .with_variable(
             label_variable(
                 "pattern",
-                "label_values(oversight_compliance_status, pattern)",
+                "label_values(oversight_compliance_checks, pattern)",
                 "Integration patterns.",
                 multi=True,
             )
@@ -281,7 +289,7 @@ def build() -> dict[str, Any]:
         .with_variable(
             label_variable(
                 "scope",
-                'label_values(oversight_compliance_status{pattern=~"$pattern"}, scope)',
+                'label_values(oversight_integration_info{pattern=~"$pattern"}, scope)',
                 "external partners or internal services",
                 multi=True,
             )
@@ -289,15 +297,16 @@ def build() -> dict[str, Any]:
         .with_variable(
             label_variable(
                 "policy",
-                "label_values(oversight_compliance_status, policy)",
-                "Compliance policies.",
+                f"label_values({FAILING}, policy)",
+                "Compliance policies failing somewhere now (a policy every integration passes "
+                "has no series to list).",
                 multi=True,
             )
         )
     )
     sections = (
         ("Now", _now()),
-        ("Checks", [_results(), _failing()]),
+        ("Checks", [_by_pattern(), _failing()]),
         ("Over time", _over_time()),
     )
     return finish(with_sections(dashboard, sections))

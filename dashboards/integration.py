@@ -32,10 +32,11 @@ from dashboards.fields import (
     state_mappings,
     thresholds,
 )
-from dashboards.promql import budget_left, objective, state_code
+from dashboards.promql import budget_left, counted, objective, state_code
 
 SEL = 'agent=~"$agent", pattern="$pattern", integration="$integration"'
 PROBES = f'{SEL}, probe=~"$probe"'
+RATE = "$__rate_interval"
 
 
 def _now() -> list[Any]:
@@ -135,11 +136,13 @@ def _health() -> list[Any]:
         panel(
             timeseries.Panel(),
             "State changes",
-            "State changes counted by the agent (oversight_integration_state_changes_total), "
-            "and whether it marks the integration as flapping.",
+            "State changes as the scrapes saw them (each change moves "
+            "oversight_integration_state_since_timestamp_seconds; several between two scrapes "
+            "count once), and whether the agent marks the integration as flapping.",
             "short",
             Query(
-                f"sum(increase(oversight_integration_state_changes_total{{{SEL}}}[$__rate_interval]))",
+                "sum(changes(oversight_integration_state_since_timestamp_seconds"
+                f"{{{SEL}}}[$__rate_interval]))",
                 "changes",
             ),
             Query(f"max(oversight_integration_flapping{{{SEL}}})", "flapping"),
@@ -155,13 +158,13 @@ def _health() -> list[Any]:
         panel(
             timeseries.Panel(),
             "Success ratio",
-            "Share of successful runs of each probe, the integration's 5-minute availability "
-            "(recording rule) and its objective (dashed).",
+            "Share of successful runs of each probe (1 - failed / all runs), the integration's "
+            "5-minute availability (recording rule) and its objective (dashed).",
             "percentunit",
             Query(
-                f'sum by (probe) (rate(oversight_probe_runs_total{{{PROBES}, result="success"}}'
-                f"[$__rate_interval]))\n  / sum by (probe) "
-                f"(rate(oversight_probe_runs_total{{{PROBES}}}[$__rate_interval]))",
+                f"1 - (\n    {counted('oversight_probe_failures_total', PROBES, 'probe', RATE)}"
+                f"\n  or 0 * {counted('oversight_probe_runs_total', PROBES, 'probe', RATE)}\n)"
+                f"\n/ {counted('oversight_probe_runs_total', PROBES, 'probe', RATE)}",
                 "{{probe}}",
             ),
             Query(

@@ -50,7 +50,8 @@ def root_cause() -> Any:
             "none",
             Query(
                 "max by (root_cause, root_pattern, root_integration) (label_replace(label_replace("
-                f"\n  max_over_time(oversight_integration_root_cause{{{SEL}}}[$__range]),"
+                "\n  max_over_time(oversight_integration_state"
+                f'{{{SEL}, state="impacted"}}[$__range]),'
                 '\n  "root_pattern", "$1", "root_cause", "(.*)/.*"),'
                 ' "root_integration", "$1", "root_cause", ".*/(.*)"))'
                 '\nor on () label_replace(vector(0), "root_cause", "none", "", "")',

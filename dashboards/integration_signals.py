@@ -12,9 +12,11 @@ from grafana_foundation_sdk.models import dashboard as model
 from dashboards.common import Query, panel, stat_panel
 from dashboards.fields import (
     fixed_color,
+    prop,
     status_code_mappings,
     threshold_line_overrides,
     thresholds,
+    value_text,
 )
 from dashboards.promql import DAY, threshold
 
@@ -48,16 +50,18 @@ def latency() -> list[Any]:
     percentiles = panel(
         timeseries.Panel(),
         "Run duration percentiles (5m)",
-        "50th, 95th and 99th percentile of run durations over 5 minutes, all probes together "
-        "(recording rules integration:oversight_probe_duration_seconds:*).",
+        "50th, 95th and 99th percentile over 5 minutes of the last-run durations "
+        "(probe_duration_seconds) the scrapes saw, of the integration's slowest probe "
+        "(recording rules integration:probe_duration_seconds:p95_5m and p99_5m). They need no "
+        "histogram: the agent exports one only where agent.histograms or a probe's histogram "
+        "asks for it.",
         "s",
         Query(
-            f"max(histogram_quantile(0.5, sum without (probe) "
-            f"(rate(oversight_probe_duration_seconds_bucket{{{SEL}}}[5m]))))",
+            f"max(quantile_over_time(0.5, probe_duration_seconds{{{SEL}}}[5m]))",
             "p50",
         ),
-        Query(f"max(integration:oversight_probe_duration_seconds:p95_rate5m{{{SEL}}})", "p95"),
-        Query(f"max(integration:oversight_probe_duration_seconds:p99_rate5m{{{SEL}}})", "p99"),
+        Query(f"max(integration:probe_duration_seconds:p95_5m{{{SEL}}})", "p95"),
+        Query(f"max(integration:probe_duration_seconds:p99_5m{{{SEL}}})", "p99"),
         w=8,
         h=9,
     ).axis_soft_min(0)
@@ -149,28 +153,39 @@ def http_tls() -> list[Any]:
 def probes() -> Any:
     organize = {
         "excludeByName": {"Time": True, "Value #A": True},
-        "renameByName": {"Value #B": "Interval", "Value #C": "Last run"},
-        "indexByName": {"probe": 0, "kind": 1, "target": 2, "Interval": 3, "Last run": 4},
+        "renameByName": {
+            "interval": "Interval (s)",
+            "Value #B": "Last run",
+            "Value #C": "Last run took",
+        },
+        "indexByName": {
+            "probe": 0,
+            "kind": 1,
+            "target": 2,
+            "Interval (s)": 3,
+            "Last run": 4,
+            "Last run took": 5,
+        },
     }
     return (
         panel(
             table.Panel(),
             "Probes",
-            "What each probe checks (kind and target, secrets removed), how often, and how long "
-            "ago it last ran.",
+            "What each probe checks (kind and target, secrets removed), how often (seconds), "
+            "whether its last run succeeded and how long it took.",
             "s",
             Query(
-                f"max by (probe, kind, target) (oversight_probe_info{{{PROBES}}})",
+                f"max by (probe, kind, target, interval) (oversight_probe_info{{{PROBES}}})",
                 instant=True,
                 table=True,
             ),
             Query(
-                f"max by (probe) (oversight_probe_interval_seconds{{{PROBES}}})",
+                f"min by (probe) (probe_success{{{PROBES}}})",
                 instant=True,
                 table=True,
             ),
             Query(
-                f"time() - max by (probe) (oversight_probe_last_run_timestamp_seconds{{{PROBES}}})",
+                f"max by (probe) (probe_duration_seconds{{{PROBES}}})",
                 instant=True,
                 table=True,
             ),
@@ -179,4 +194,12 @@ def probes() -> Any:
         )
         .with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
         .with_transformation(model.DataTransformerConfig(id_val="organize", options=organize))
+        .override_by_name(
+            "Last run",
+            [
+                prop("unit", "none"),
+                prop("mappings", value_text(("1", "success", "green"), ("0", "failure", "red"))),
+                prop("custom.cellOptions", {"type": "color-text"}),
+            ],
+        )
     )

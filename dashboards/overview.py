@@ -183,12 +183,13 @@ def _latency() -> list[Any]:
     worst = bar_gauge(
         "Worst latencies (p95, 5m)",
         "The ten integrations with the highest 95th percentile probe duration over the last "
-        "5 minutes, all their probes together (recording rule "
-        "integration:oversight_probe_duration_seconds:p95_rate5m).",
+        "5 minutes, their slowest probe's (recording rule "
+        "integration:probe_duration_seconds:p95_5m, over the last-run durations the scrapes "
+        "saw).",
         "s",
         Query(
             f"topk(10, max by (pattern, integration) "
-            f"(integration:oversight_probe_duration_seconds:p95_rate5m{{{SEL}}}))",
+            f"(integration:probe_duration_seconds:p95_5m{{{SEL}}}))",
             "{{pattern}} / {{integration}}",
             instant=True,
         ),
@@ -199,12 +200,13 @@ def _latency() -> list[Any]:
         bar_gauge(
             "Latency against its threshold",
             "The ten slowest probes' last run as a share of the warning latency threshold the "
-            "agent was configured with (oversight_probe_threshold): over 100% is degraded.",
+            "agent was configured with (oversight_probe_latency_threshold_seconds): over 100% "
+            "is degraded.",
             "percentunit",
             Query(
                 f"topk(10, max by (pattern, integration, probe) (probe_duration_seconds{{{SEL}}}"
                 f"\n  / on (agent, pattern, integration, probe) group_left ()"
-                f'\n  oversight_probe_threshold{{{SEL}, signal="latency", severity="warning"}}))',
+                f'\n  oversight_probe_latency_threshold_seconds{{{SEL}, severity="warning"}}))',
                 "{{pattern}} / {{integration}} / {{probe}}",
                 instant=True,
             ),

@@ -38,7 +38,7 @@ def integrations() -> Any:
         ),
         Query(budget_left(SEL, by), instant=True, table=True),
         Query(
-            f"max by ({by}) (integration:oversight_probe_duration_seconds:p95_rate5m{{{SEL}}})",
+            f"max by ({by}) (integration:probe_duration_seconds:p95_5m{{{SEL}}})",
             instant=True,
             table=True,
         ),
@@ -61,9 +61,9 @@ def integrations() -> Any:
             table.Panel(),
             "Integrations",
             "Every integration with its owner, state, availability over the last hour against "
-            "its objective, error budget left over 30 days and p95 latency over 5 minutes "
-            "(from the recording rules in alerts/rules). Click a name for its detail, a runbook "
-            "to open it.",
+            "its objective, error budget left over 30 days and its slowest probe's p95 latency "
+            "over 5 minutes (from the recording rules in alerts/rules). Click a name for its "
+            "detail, a runbook to open it.",
             "short",
             *queries,
             w=24,

@@ -7,21 +7,27 @@ DAY = 86400  # seconds
 Codes = tuple[tuple[str, int, str], ...]  # (label value, code, colour)
 
 # State of an integration as one number, worst highest, so max() over several agents shows the
-# worst view; 0 is also what an integration without any state=1 series gets (unknown).
+# worst view. The agent exports one series an integration, its current state's.
 STATE_CODES: Codes = (("unknown", 0, "#8e8e8e"), ("ok", 1, "green"), ("degraded", 2, "yellow"),
                       ("impacted", 3, "purple"), ("down", 4, "red"))  # fmt: skip
 STATE_COLORS = {name: color for name, _, color in STATE_CODES}
-# A compliance check's status the same way: fail worst, not_applicable 0.
-COMPLIANCE_CODES: Codes = (("not_applicable", 0, "#8e8e8e"), ("pass", 1, "green"),
-                           ("fail", 2, "red"))  # fmt: skip
+# A compliance policy on one integration: failing (its oversight_compliance_failing series) or
+# not (no series: it passes or does not apply).
+COMPLIANCE_CODES: Codes = (("none failing", 0, "green"), ("fail", 1, "red"))
+
+# The configured levels of each threshold signal: one family each, in its own unit.
+THRESHOLDS = {
+    "latency": "oversight_probe_latency_threshold_seconds",
+    "cert_expiry": "oversight_probe_cert_expiry_threshold_seconds",
+    "credential_expiry": "oversight_probe_credential_expiry_threshold_seconds",
+    "utilisation": "oversight_probe_utilisation_threshold_ratio",
+}
 
 
 def coded_union(metric: str, label: str, codes: Codes, selector: str) -> str:
-    """PromQL: an enum gauge (1 for the current ``label`` value, 0 for the others) with each
-    series scaled to its value's code, so the current value's series carries the code."""
-    terms = [
-        f'{code} * {metric}{{{selector}, {label}="{name}"}}' for name, code, _ in codes if code
-    ]
+    """PromQL: an enum gauge whose one series (value 1) names the current value in ``label``,
+    scaled to that value's code."""
+    terms = [f'{code} * {metric}{{{selector}, {label}="{name}"}}' for name, code, _ in codes]
     return "\n  or ".join(terms)
 
 
@@ -35,27 +41,41 @@ def state_code(selector: str, by: str = "pattern, scope, integration") -> str:
     return coded("oversight_integration_state", "state", STATE_CODES, selector, by)
 
 
-def compliance_code(selector: str, by: str) -> str:
-    """PromQL: the status of each compliance check as its code (see COMPLIANCE_CODES)."""
-    return coded("oversight_compliance_status", "status", COMPLIANCE_CODES, selector, by)
-
-
 def objective(selector: str) -> str:
     """PromQL selector of the availability objectives (0.999 for 99.9%)."""
     return f'oversight_integration_slo_objective_ratio{{{selector}, slo="availability"}}'
+
+
+def counted(counter: str, selector: str, by: str, window: str) -> str:
+    """PromQL: how much ``counter`` grew over ``window``, summed ``by``; a series that first
+    shows within the window (none of its samples in the window before) counts in full
+    (increase() starts from its first sample), as in the recording rules
+    integration:oversight_probe_*:increase<window>."""
+    series = f"{counter}{{{selector}}}"
+    before = f"present_over_time({series}[{window}] offset {window})"
+    return (
+        f"sum by ({by}) (\n"
+        f"      (last_over_time({series}[{window}]) unless {before})\n"
+        f"    or increase({series}[{window}])\n"
+        f"  )"
+    )
 
 
 def budget_left(selector: str, by: str = "pattern, integration", window: str = "30d") -> str:
     """PromQL: share of the availability error budget left over ``window`` (negative: overspent).
 
     The budget is 1 - objective (oversight_integration_slo_objective_ratio); what is spent is
-    the share of failed probe runs of all the integration's probes together.
+    the share of failed probe runs of all the integration's probes together (failures / runs;
+    an integration that never failed has no failures series and has spent nothing). Plain
+    increase() over whatever the retention holds: the first failure for a reason, which it
+    misses, is nothing next to 30 days of runs.
     """
-    runs = "oversight_probe_runs_total"
+    runs = f"sum by ({by}) (increase(oversight_probe_runs_total{{{selector}}}[{window}]))"
+    failures = f"sum by ({by}) (increase(oversight_probe_failures_total{{{selector}}}[{window}]))"
     return (
         f"1 - (\n"
-        f'    (1 - sum by ({by}) (increase({runs}{{{selector}, result="success"}}[{window}]))\n'
-        f"       / sum by ({by}) (increase({runs}{{{selector}}}[{window}])))\n"
+        f"    ({failures} or 0 * {runs})\n"
+        f"    / {runs}\n"
         f"  / on ({by})\n"
         f"    (1 - max by ({by}) ({objective(selector)}))\n"
         f")"
@@ -63,5 +83,5 @@ def budget_left(selector: str, by: str = "pattern, integration", window: str = "
 
 
 def threshold(selector: str, signal: str, by: str = "probe, severity") -> str:
-    """PromQL: the warning and critical levels configured for ``signal`` (base units)."""
-    return f'max by ({by}) (oversight_probe_threshold{{{selector}, signal="{signal}"}})'
+    """PromQL: the warning and critical levels configured for ``signal`` (its family's unit)."""
+    return f"max by ({by}) ({THRESHOLDS[signal]}{{{selector}}})"

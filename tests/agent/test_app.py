@@ -54,12 +54,18 @@ async def test_metrics_and_status_after_the_first_round(
     service = {"pattern": "account", "integration": "account_service", "scope": "internal"}
     assert sample(m, "probe_success", **ledger, cluster="test") == 1.0
     assert sample(m, "probe_success", **service) == 0.0
-    assert sample(m, "oversight_probe_runs_total", **ledger, result="success") == 1.0
+    assert sample(m, "oversight_probe_runs_total", **ledger) == 1.0
+    assert sample(m, "oversight_probe_failures_total", **ledger) is None  # none failed
+    assert sample(m, "oversight_probe_runs_total", **service) == 1.0
     assert sample(m, "oversight_probe_failures_total", **service, reason="connect_refused") == 1.0
     assert sample(m, "oversight_probe_phase_duration_seconds", **ledger, phase="connect") > 0
-    assert sample(m, "oversight_integration_state", **service, state="down") == 1.0
-    assert sample(m, "oversight_integration_state", **service, state="ok") == 0.0
-    assert sample(m, "oversight_integration_state", integration="ledger", state="ok") == 1.0
+    # one series for an integration's state, the current one's; root_cause empty unless impacted
+    states = {
+        dict(labels)["integration"]: (dict(labels)["state"], dict(labels)["root_cause"], value)
+        for (name, labels), value in m.items()
+        if name == "oversight_integration_state"
+    }
+    assert states == {"account_service": ("down", "", 1.0), "ledger": ("ok", "", 1.0)}
     assert (
         sample(
             m,
@@ -88,10 +94,12 @@ async def test_metrics_and_status_after_the_first_round(
     )
     assert deps == 1.0
     assert sample(m, "oversight_integration_depends_on", integration="ledger") is None
-    assert (
-        sample(m, "oversight_probe_info", **ledger, kind="tcp", target=f"tcp://{tcp_server}") == 1.0
-    )
-    assert sample(m, "oversight_probe_duration_seconds_count", **ledger) == 1.0
+    info = {"kind": "tcp", "target": f"tcp://{tcp_server}", "interval": "60"}
+    assert sample(m, "oversight_probe_info", **ledger, **info) == 1.0
+    # the run-duration histogram is opt-in (agent.histograms): the last run's gauge says it
+    assert sample(m, "oversight_probe_duration_seconds_count", **ledger) is None
+    duration = sample(m, "probe_duration_seconds", **ledger)
+    assert duration is not None and 0 < duration < 1
     assert sample(m, "oversight_probes_configured", kind="tcp") == 2.0
     assert sample(m, "oversight_agent_ready") == 1.0
     assert sample(m, "oversight_config_last_reload_successful") == 1.0
@@ -130,6 +138,11 @@ async def test_readiness_ignores_the_integrations_it_watches(
     await agent.wait_ready()  # every integration is down, the agent is still ready
     m = await agent.metrics()
     assert sample(m, "oversight_integration_state", integration="ledger", state="down") == 1.0
+    # its dependant fails too, but the root cause is the ledger: impacted, and named
+    service = {"integration": "account_service"}
+    impacted = {"state": "impacted", "root_cause": "account/ledger"}
+    assert sample(m, "oversight_integration_state", **service, **impacted) == 1.0
+    assert sample(m, "oversight_integration_state", **service, state="down") is None
 
 
 async def test_reload_swaps_a_valid_config_and_keeps_unchanged_probes(

@@ -45,13 +45,35 @@ def test_access_log_lines_are_read_once_and_half_lines_wait(tmp_path: Path) -> N
     assert more == [Hit(1700000001.0, 8, 503)]
 
 
-@pytest.mark.parametrize("integrations", [4])
-def test_the_renderer_holds_the_same_samples_as_prometheus_client(integrations: int) -> None:
+# The agent's own series and the three patterns' (scheduler lag histogram, compliance checks,
+# build, readiness, reloads, ...), whatever the number of integrations.
+AGENT_SERIES = 31
+
+
+@pytest.mark.parametrize(
+    ("histograms", "per_integration", "exemplars"),
+    [
+        # an HTTP integration of one probe: 15 series of the probe (info, 2 latency thresholds,
+        # runs, success, duration, 4 phases, 5 HTTP values) and 5 of the integration's own
+        (False, 15 + 5, 0),
+        # and 14 of the run-duration histogram (12 buckets, sum, count) when asked for, with
+        # the trace of its last run as exemplar where it has one
+        (True, 15 + 5 + 14, 1),
+    ],
+    ids=["default", "histograms"],
+)
+def test_the_renderer_holds_the_same_samples_as_prometheus_client(
+    histograms: bool, per_integration: int, exemplars: int
+) -> None:
     """/metrics is rendered without prometheus_client's encoders: same samples, both formats
     (including the exemplars OpenMetrics carries); compare() raises if they differ."""
-    figures = compare(integrations, repeat=1)
-    assert figures["series"] > 40 * integrations
-    assert figures["text_bytes"] > 0 and figures["openmetrics_bytes"] > figures["text_bytes"]
+    integrations = 4
+    figures = compare(integrations, repeat=1, histograms=histograms)
+    failure_counters = 1  # probe 0 fails (one run in ten): its oversight_probe_failures_total
+    expected = per_integration * integrations + failure_counters + AGENT_SERIES
+    assert figures["series"] == expected
+    assert figures["exemplars"] == exemplars  # probe 0 is the one of the four with a trace
+    assert figures["text_bytes"] > 0 and figures["openmetrics_bytes"] > 0
 
 
 def test_the_harness_runs_on_a_tiny_n(tmp_path: Path) -> None:

@@ -87,6 +87,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
     text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
     text = re.sub(r"\[[^\]]*\]", "", text)  # range windows
+    text = re.sub(r"\boffset\s+(?:\$\{?\w+\}?|-?\w+)", " ", text)  # offsets
     text = re.sub(
         r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text
     )  # label lists

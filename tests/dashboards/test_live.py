@@ -31,7 +31,7 @@ PICKED = {
     "integration": "payment_processor",
     "scope": "external",
     "probe": "health",
-    "policy": "tls_min_version",
+    "policy": "auth_required",  # the demo's payment processor answers without credentials
 }
 # Panels that PICKED shows only in their empty case ('none'), with values that give them
 # something to show: the demo's payment_workflow depends on account_service and client_service.
@@ -84,7 +84,7 @@ def _recorded() -> set[str]:
 
 def test_every_metric_named_exists(stack: Stack) -> None:
     """Names in /metrics now, or at any scrape of this run (some show only while a fault lasts:
-    oversight_integration_root_cause while something is impacted)."""
+    oversight_compliance_failing while a check fails)."""
     now = text_string_to_metric_families(stack.metrics())
     exported = {sample.name for family in now for sample in family.samples}
     exported |= stack.scraped_names()

@@ -209,8 +209,12 @@ def test_runbooks_are_linked() -> None:
 def test_thresholds_come_from_the_agent() -> None:
     """Latency and certificate panels draw the agent's own thresholds, not numbers of ours."""
     exprs = " ".join(t.expr for t in targets() if t.dashboard == "integration")
-    assert 'signal="latency"' in exprs and 'signal="cert_expiry"' in exprs
-    assert "oversight_probe_threshold" in metric_names(exprs)
+    assert {
+        "oversight_probe_latency_threshold_seconds",
+        "oversight_probe_cert_expiry_threshold_seconds",
+        "oversight_probe_credential_expiry_threshold_seconds",
+        "oversight_probe_utilisation_threshold_ratio",
+    } <= metric_names(exprs)
 
 
 @pytest.mark.parametrize(
@@ -221,6 +225,7 @@ def test_thresholds_come_from_the_agent() -> None:
         ("count(ALERTS) or vector(0)", {"ALERTS"}),
         ('x:y:z{a=~"or|and"} and on () time() > 1', {"x:y:z"}),
         ('label_replace(vector(0), "reason", "none", "", "")', set()),
+        ("last_over_time(a[30d]) unless a offset 30d or b offset $__rate_interval", {"a", "b"}),
     ],
 )
 def test_metric_names_are_read_from_queries(expr: str, names: set[str]) -> None:

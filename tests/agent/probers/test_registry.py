@@ -2,7 +2,8 @@
 
 Each kind runs against real loopback peers in ways that make it record all it can (TLS,
 quotas, SOA serials, capacity); the families its results carry must be declared by its spec
-and every declared family must show up. A new kind joins ``SCENARIOS`` with its peers.
+and every declared family must show up. A new kind joins ``SCENARIOS`` with its peers (the
+series budget test, tests/exporters/prometheus/test_budget.py, runs them in an agent too).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from tests.peers.http_servers import serve
 from tests.peers.tls_servers import TlsPki
 from tests.peers.tls_servers import serve as serve_tls
 
-Scenario = Callable[[RunProbe, AsyncExitStack, Path, TlsPki], Awaitable[list[Result]]]
+# Starts a kind's peers on the stack (they run until it closes) and returns the settings of a
+# probe of that kind that makes it record all it can.
+Scenario = Callable[[AsyncExitStack, Path, TlsPki], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {}
 
 
@@ -88,65 +91,65 @@ def _text(text: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 @scenario("http")
-async def _http(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> list[Result]:
+async def _http(stack: AsyncExitStack, _: Path, pki: TlsPki) -> dict[str, Any]:
     app = web.Application()
     app.router.add_get("/quota", _quota)
     app.router.add_get("/moved", _moved)
     peer = await stack.enter_async_context(serve(app, ssl_context=_server_context(pki)))
-    return [await run("http", {"url": peer.url("/moved"), "tls": {"ca_file": str(pki.ca_file)}})]
+    return {"url": peer.url("/moved"), "tls": {"ca_file": str(pki.ca_file)}}
 
 
 @scenario("tcp")
-async def _tcp(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> list[Result]:
+async def _tcp(stack: AsyncExitStack, _: Path, pki: TlsPki) -> dict[str, Any]:
     listener = await stack.enter_async_context(serve_tls(_server_context(pki)))
     settings = {
         "address": listener.address,
         "tls": True,
         "tls_config": {"ca_file": str(pki.ca_file)},
     }
-    return [await run("tcp", {**settings, "send": "PING\n"})]
+    return {**settings, "send": "PING\n"}
 
 
 @scenario("tls")
-async def _tls(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> list[Result]:
+async def _tls(stack: AsyncExitStack, _: Path, pki: TlsPki) -> dict[str, Any]:
     listener = await stack.enter_async_context(serve_tls(_server_context(pki)))
-    return [await run("tls", {"address": listener.address, "tls": {"ca_file": str(pki.ca_file)}})]
+    return {"address": listener.address, "tls": {"ca_file": str(pki.ca_file)}}
 
 
 @scenario("dns")
-async def _dns(run: RunProbe, stack: AsyncExitStack, _: Path, __: TlsPki) -> list[Result]:
+async def _dns(stack: AsyncExitStack, _: Path, __: TlsPki) -> dict[str, Any]:
     zone = {"bank.test.": {"SOA": ["ns1.bank.test. hostmaster.bank.test. 7 3600 600 86400 60"]}}
     server = await stack.enter_async_context(DnsServer(zone))
     settings = {"query_name": "bank.test", "query_type": "SOA", "server": server.address}
-    return [await run("dns", settings)]
+    return settings
 
 
 @scenario("grpc")
-async def _grpc(run: RunProbe, stack: AsyncExitStack, _: Path, __: TlsPki) -> list[Result]:
+async def _grpc(stack: AsyncExitStack, _: Path, __: TlsPki) -> dict[str, Any]:
     server = await stack.enter_async_context(serve_grpc())
-    return [await run("grpc", {"address": server.address})]
+    return {"address": server.address}
 
 
 @scenario("host")
-async def _host(run: RunProbe, _: AsyncExitStack, __: Path, ___: TlsPki) -> list[Result]:
-    return [await run("host", {})]
+async def _host(_: AsyncExitStack, __: Path, ___: TlsPki) -> dict[str, Any]:
+    return {}
 
 
 @scenario("process")
-async def _process(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> list[Result]:
+async def _process(_: AsyncExitStack, tmp: Path, __: TlsPki) -> dict[str, Any]:
     pid_file = tmp / "self.pid"
     pid_file.write_text(f"{os.getpid()}\n")
-    return [await run("process", {"pid_file": str(pid_file)})]
+    return {"pid_file": str(pid_file)}
 
 
 @scenario("scrape")
-async def _scrape(run: RunProbe, stack: AsyncExitStack, _: Path, __: TlsPki) -> list[Result]:
+async def _scrape(stack: AsyncExitStack, _: Path, __: TlsPki) -> dict[str, Any]:
     text = "# TYPE pool_in_use gauge\npool_in_use 5\n# TYPE pool_max gauge\npool_max 20\n"
     app = web.Application()
     app.router.add_get("/metrics", _text(text))
     peer = await stack.enter_async_context(serve(app))
     resources = {"pool:db": {"used": "pool_in_use", "limit": "pool_max"}}
-    return [await run("scrape", {"url": peer.url("/metrics"), "resources": resources})]
+    return {"url": peer.url("/metrics"), "resources": resources}
 
 
 @scenario("flow")
@@ -176,9 +179,9 @@ async def _command(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> l
 
 
 @scenario("credential")
-async def _credential(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> list[Result]:
+async def _credential(_: AsyncExitStack, tmp: Path, __: TlsPki) -> dict[str, Any]:
     cert, key, _ = client_cert(trustme.CA(), tmp, issued_days_ago=10, expires_in_days=80)
-    return [await run("credential", {"cert_file": str(cert), "key_file": str(key)})]
+    return {"cert_file": str(cert), "key_file": str(key)}
 
 
 def test_every_kind_has_a_scenario() -> None:
@@ -195,10 +198,9 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
 async def test_a_kind_records_exactly_the_families_it_declares(
     kind: str, run_probe: RunProbe, stack: AsyncExitStack, tmp_path: Path, pki: TlsPki
 ) -> None:
-    results = await SCENARIOS[kind](run_probe, stack, tmp_path, pki)
-    for result in results:
-        assert result.success, f"{kind}: {result.reason}: {result.message}"
-    seen = set().union(*(written(r) for r in results))
+    result = await run_probe(kind, await SCENARIOS[kind](stack, tmp_path, pki))
+    assert result.success, f"{kind}: {result.reason}: {result.message}"
+    seen = written(result)
     declared = set(REGISTRY[kind].families)
     assert seen - declared == set(), f"{kind} records undeclared {sorted(f.name for f in seen)}"
     assert declared - seen == set(), f"{kind} never recorded {sorted(f.name for f in declared)}"

@@ -9,7 +9,7 @@ from tests.peers.otlp_receiver import HttpReceiver, Sink, otel_agent, until
 from tests.peers.partner import config
 
 
-async def test_compliance_status_and_scores_are_exported(tmp_path: Path, partner: Running) -> None:
+async def test_failing_checks_and_scores_are_exported(tmp_path: Path, partner: Running) -> None:
     sink = Sink()
     receiver = HttpReceiver(sink)
     await receiver.start()
@@ -31,10 +31,13 @@ async def test_compliance_status_and_scores_are_exported(tmp_path: Path, partner
     finally:
         await receiver.stop()
     failing = sink.latest(
-        "oversight_compliance_status", integration="portal", policy="https_required", status="fail"
+        "oversight_compliance_failing", integration="portal", policy="https_required"
     )
     assert failing is not None and failing.value == 1.0 and failing.kind == "gauge"
-    assert {"pattern", "integration", "scope", "policy", "status"} <= set(failing.attributes)
+    assert set(failing.attributes) >= {"pattern", "integration", "scope", "policy"}
+    assert "status" not in failing.attributes  # present while failing, absent otherwise
+    policies = {p.attributes["policy"] for p in sink.points("oversight_compliance_failing")}
+    assert policies == {"https_required", "security_headers"}  # the passing ones have no series
     score = sink.latest("oversight_compliance_score_ratio", pattern="p")
     assert score is not None and score.unit == "1" and 0 <= score.value < 1
     checks = sink.latest("oversight_compliance_checks", pattern="p", status="fail")

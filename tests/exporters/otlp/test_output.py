@@ -28,6 +28,7 @@ CLIENT, INTERNAL, ERROR = 3, 1, 2  # protobuf enum values: SpanKind, Status.Stat
 CONFIG = """\
 agent:
   labels: {{cluster: test}}
+{agent_extra}
 exporters:
   otlp:
     headers: {{x-api-key: k-123}}
@@ -46,6 +47,7 @@ patterns:
             timeout: 900ms  # a loaded machine must not turn a success into a timeout
             http: {{url: "{base}/json?api_key=s3cret&page=2"{http_extra}}}
             thresholds: {{latency: {{warning: 300ms, critical: 1s}}}}
+            histogram: true  # the run-duration histogram is opt-in: this probe's only
           broken:
             interval: 300ms
             timeout: 250ms
@@ -96,12 +98,17 @@ async def peer() -> AsyncIterator[Running]:
         yield running
 
 
-def config(peer: Running, otlp_extra: str = "", http_extra: str = "") -> str:
+# Every probe's run-duration histogram, for the exemplar tests.
+HISTOGRAMS = "  histograms: true"
+
+
+def config(peer: Running, otlp_extra: str = "", http_extra: str = "", agent_extra: str = "") -> str:
     return CONFIG.format(
         base=peer.base,
         hostport=peer.base.removeprefix("http://"),
         otlp_extra=otlp_extra,
         http_extra=http_extra,
+        agent_extra=agent_extra,
     )
 
 
@@ -131,16 +138,25 @@ async def test_metrics_mirror_the_prometheus_families(
     assert success.value == 1.0
     assert success.attributes == {**HEALTH, "cluster": "test", "agent": success.attributes["agent"]}
     assert sink.latest("probe_success", probe="broken").value == 0.0  # type: ignore[union-attr]
-    runs = sink.latest("oversight_probe_runs", **HEALTH, result="success")
+    runs = sink.latest("oversight_probe_runs", **HEALTH)
     assert runs is not None and runs.kind == "sum" and runs.monotonic and runs.value >= 1
+    assert "result" not in runs.attributes  # all runs; the failures have their own counter
+    assert sink.latest("oversight_probe_failures", **HEALTH) is None  # it never failed
+    broken_runs = sink.latest("oversight_probe_runs", probe="broken")
     failures = sink.latest("oversight_probe_failures", probe="broken", reason="status_mismatch")
-    assert failures is not None and failures.value >= 1
+    assert failures is not None and broken_runs is not None and failures.value >= 1
     down = sink.latest("oversight_integration_state", integration="processor", state="down")
     assert down is not None and down.value == 1.0
     assert "probe" not in down.attributes  # an integration series, as on /metrics
-    warning = sink.latest("oversight_probe_threshold", **HEALTH, signal="latency")
-    assert warning is not None
-    levels = {p.attributes["severity"]: p.value for p in sink.points("oversight_probe_threshold")}
+    # one series, the current state's: the last point of the integration is that one
+    last = sink.latest("oversight_integration_state", integration="processor")
+    assert last is not None and last.attributes["state"] == "down"
+    warning = sink.latest("oversight_probe_latency_threshold_seconds", **HEALTH, severity="warning")
+    assert warning is not None and warning.unit == "s"
+    levels = {
+        p.attributes["severity"]: p.value
+        for p in sink.points("oversight_probe_latency_threshold_seconds")
+    }
     assert levels == {"warning": 0.3, "critical": 1.0}
     assert sink.latest("probe_duration_seconds", **HEALTH).unit == "s"  # type: ignore[union-attr]
     assert sink.latest("probe_http_status_code", probe="broken").value == 503  # type: ignore[union-attr]
@@ -150,6 +166,10 @@ async def test_metrics_mirror_the_prometheus_families(
     assert tuple(histogram.raw.explicit_bounds) == DURATION_BUCKETS
     assert sum(histogram.raw.bucket_counts) == histogram.raw.count >= 1
     assert 0 < histogram.raw.min <= histogram.raw.max < 0.25
+    # only the probe that asks for it (histogram: true) has one
+    assert {p.attributes["probe"] for p in sink.points("oversight_probe_duration_seconds")} == {
+        "health"
+    }
 
     # Every gauge and counter family of /metrics is exported under its own name.
     families = {
@@ -246,7 +266,8 @@ async def test_exemplars_point_to_exported_traces(
     tmp_path: Path, receivers: Receivers, peer: Running, protocol: str
 ) -> None:
     sink = receivers.sink
-    async with otel_agent(tmp_path, config(peer), receivers.env(protocol)) as agent:
+    text = config(peer, agent_extra=HISTOGRAMS)
+    async with otel_agent(tmp_path, text, receivers.env(protocol)) as agent:
         for probe in ("health", "broken", "port"):
             await until(lambda p=probe: sink.latest("oversight_probe_duration_seconds", probe=p))
         text = await agent.scrape()
@@ -273,7 +294,8 @@ async def test_successful_runs_sampled_failures_always(
 ) -> None:
     sink = receivers.sink
     extra = "    traces: {success_ratio: 0}"
-    async with otel_agent(tmp_path, config(peer, extra), receivers.env("grpc")) as agent:
+    text = config(peer, extra, agent_extra=HISTOGRAMS)
+    async with otel_agent(tmp_path, text, receivers.env("grpc")) as agent:
         await until(lambda: len(roots(sink, "broken")) >= 2)
         await until(lambda: sink.latest("oversight_probe_duration_seconds", probe="health"))
         text = await agent.scrape()
