@@ -45,9 +45,9 @@ def test_access_log_lines_are_read_once_and_half_lines_wait(tmp_path: Path) -> N
     assert more == [Hit(1700000001.0, 8, 503)]
 
 
-# The agent's own series and the three patterns' (scheduler lag histogram, compliance checks,
-# build, readiness, reloads, ...), whatever the number of integrations.
-AGENT_SERIES = 31
+# The agent's own series and the three patterns' (scheduler and event-loop lag histograms,
+# compliance checks, build, readiness, reloads, ...), whatever the number of integrations.
+AGENT_SERIES = 45
 
 
 @pytest.mark.parametrize(

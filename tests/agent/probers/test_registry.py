@@ -153,7 +153,7 @@ async def _scrape(stack: AsyncExitStack, _: Path, __: TlsPki) -> dict[str, Any]:
 
 
 @scenario("flow")
-async def _flow(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> list[Result]:
+async def _flow(stack: AsyncExitStack, _: Path, pki: TlsPki) -> dict[str, Any]:
     app = web.Application()
     app.router.add_get("/quota", _quota)
     peer = await stack.enter_async_context(serve(app, ssl_context=_server_context(pki)))
@@ -167,15 +167,15 @@ async def _flow(run: RunProbe, stack: AsyncExitStack, _: Path, pki: TlsPki) -> l
         },
         {"name": "second", "url": peer.url("/quota?code=${flow.code}"), "tls": tls},
     ]
-    return [await run("flow", {"steps": steps})]
+    return {"steps": steps}
 
 
 @scenario("command")
-async def _command(run: RunProbe, _: AsyncExitStack, tmp: Path, __: TlsPki) -> list[Result]:
+async def _command(_: AsyncExitStack, tmp: Path, __: TlsPki) -> dict[str, Any]:
     script = tmp / "check_ok"
     script.write_text("#!/bin/sh\necho 'OK - fine | time=12ms;100;200;0; size=2KB'\n")
     script.chmod(0o755)
-    return [await run("command", {"argv": [str(script)]})]
+    return {"argv": [str(script)]}
 
 
 @scenario("credential")

@@ -39,6 +39,8 @@ PLACES = {
     "host": ("client", "internal"),
     "process": ("client", "internal"),
     "credential": ("client", "internal"),
+    "flow": ("bill_pay", "external"),
+    "command": ("client", "internal"),
 }
 LEVELS = {
     "latency": {"warning": "300ms", "critical": "1s"},
@@ -68,6 +70,8 @@ SIGNALS = {
     "host": ("utilisation",),
     "process": ("utilisation",),
     "credential": ("credential_expiry",),
+    "flow": ("latency",),
+    "command": ("latency",),
 }
 # The https partner depends on two others: one series each.
 DEPENDS_ON = {"http": ["bill_pay/tcp", "account/dns"]}
