@@ -65,7 +65,7 @@ class App:
         self.listen_override = listen
         self.plan: Plan = load_plan(self.config_path)  # a bad config fails here, at start
         self.redactor = Redactor(self.plan.secrets)
-        self.store = ResultStore()
+        self.store = ResultStore(self.plan.agent.history)
         now = time.time()
         self.tracker = StateTracker(self.plan, self.store.latest, now)
         self.compliance = ComplianceEvaluator(self.plan, self.store.latest, now)
@@ -241,6 +241,7 @@ class App:
             old, self.plan = self.plan, new
             self.redactor = Redactor(new.secrets)
             report = self.scheduler.sync(old.probes, new.probes)
+            self.store.keep_runs(new.agent.history)
             for probe_id in report.removed + report.changed:
                 self.store.forget(probe_id)
                 self.tracker.forget_probe(probe_id)
@@ -315,6 +316,7 @@ class App:
             taken=now,
             compliance=self.compliance.view(),
             audit=audit.stats if audit is not None else None,
+            runs=self.store.runs,
         )
 
 
