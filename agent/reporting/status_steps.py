@@ -7,7 +7,6 @@ those steps' last outcome. Captured values show only when public; every text is 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from typing import Any
 
@@ -79,35 +78,3 @@ def flows_calling(snap: Snapshot, key: str, scrub: Scrub) -> list[dict[str, Any]
 
 def result_steps(result: Result, scrub: Scrub) -> list[dict[str, Any]]:
     return [step_document(step, scrub) for step in result.steps]
-
-
-def steps_html(steps: list[dict[str, Any]]) -> str:
-    """A flow's last run as lines under its probe: each step, its integration and timing."""
-    e = html.escape
-    lines = []
-    for step in steps:
-        took = f"{step['duration_seconds'] * 1000:.0f} ms"
-        if step["success"]:
-            said = f"ok {took}"
-        else:
-            said = f"<b>{e(step['reason'] or '')}</b> {took} <small>{e(step['message'])}</small>"
-        called = f"<small>({e(step['integration'] or '')})</small>"
-        lines.append(f"&nbsp;&nbsp;· {e(step['name'])} {called} {said}")
-    return "<br>".join(lines)
-
-
-def calling_html(flows: list[dict[str, Any]]) -> str:
-    """The flows that call an integration, with the outcome of their steps that do."""
-    e = html.escape
-    lines = []
-    for flow in flows:
-        parts = []
-        for step in flow["steps"]:
-            if not step["ran"]:
-                parts.append(f"{e(step['name'])}: not reached")
-            elif step["success"]:
-                parts.append(f"{e(step['name'])}: ok {step['duration_seconds'] * 1000:.0f} ms")
-            else:
-                parts.append(f"{e(step['name'])}: <b>{e(step['reason'] or '')}</b>")
-        lines.append(f"flow {e(flow['probe'])}: {', '.join(parts)}")
-    return "<br>".join(lines)
