@@ -67,7 +67,7 @@
   }
 
   function pageTitle(summary) {
-    var bad = ['down', 'impacted', 'degraded']
+    var bad = STATES.slice(0, -1)
       .filter(function (s) { return summary[s]; })
       .map(function (s) { return summary[s] + ' ' + s; });
     return bad.length ? 'Oversight: ' + bad.join(', ') : 'Oversight: all ok';

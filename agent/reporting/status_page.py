@@ -57,7 +57,7 @@ def render_page(doc: dict[str, Any], history: dict[str, Any], refresh: float = 5
 
 
 def page_title(summary: dict[str, int]) -> str:
-    bad = ", ".join(f"{summary[s]} {s}" for s in ("down", "impacted", "degraded") if summary[s])
+    bad = ", ".join(f"{summary[s]} {s}" for s in STATES[:-1] if summary[s])
     return f"Oversight: {bad}" if bad else "Oversight: all ok"
 
 
