@@ -102,7 +102,8 @@ def _requests(requests: list[dict[str, Any]]) -> str:
         if request["step"]:
             called = f" ({e(request['integration'])})" if request["integration"] else ""
             step = f"<b>{e(request['step'])}</b>{called}: "
-        headers = "".join(f"<br>{e(name)}: {e(value)}" for name, value in request["headers"].items())
+        shown = request["headers"].items()
+        headers = "".join(f"<br>{e(name)}: {e(value)}" for name, value in shown)
         out.append(
             f"<li>{step}<code>{e(request['method'])} {e(request['url'])}{headers}</code></li>"
         )
