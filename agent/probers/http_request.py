@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -94,7 +95,7 @@ class HttpRequest(BaseModel):
         """The headers as configured and the Authorization a credential adds, every secret
         value masked: what a person may see of the request."""
         shown = [(k, MASK if self.secret_header(k) else h) for k, h in self.headers.items()]
-        if self.basic_auth is not None or URL(self.url).user is not None:
+        if self.basic_auth is not None or "@" in urlsplit(self.url).netloc:
             shown.append(("Authorization", f"Basic {MASK}"))
         elif self.bearer_token is not None or self.bearer_token_file is not None:
             shown.append(("Authorization", f"Bearer {MASK}"))

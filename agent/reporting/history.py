@@ -50,13 +50,15 @@ def history_document(
 
 
 def columns(runs: RunHistory | None) -> dict[str, list[Any]]:
-    kept = list(runs) if runs is not None else []
+    if runs is None:
+        return {k: [] for k in ("started", "duration_seconds", "success", "reason", "breached")}
+    started, durations, success, reason, breached = runs.columns()
     return {
-        "started": [r.started for r in kept],
-        "duration_seconds": [round(r.duration, 6) for r in kept],
-        "success": [r.success for r in kept],
-        "reason": [r.reason.value if r.reason else None for r in kept],
-        "breached": [r.breached for r in kept],
+        "started": started,
+        "duration_seconds": [round(d, 6) for d in durations],
+        "success": success,
+        "reason": reason,
+        "breached": breached,
     }
 
 

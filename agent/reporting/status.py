@@ -16,7 +16,7 @@ from agent.history import RunHistory
 from agent.probers import REGISTRY
 from agent.redact import Redactor
 from agent.reporting.paths import PathHider
-from agent.reporting.status_steps import flows_calling, result_steps
+from agent.reporting.status_steps import callers_of, flows_calling, result_steps
 from agent.results import Result
 from agent.snapshot import Snapshot
 
@@ -62,6 +62,7 @@ def status_document(
         for name, owner in snap.plan.pattern_owners.items()
     }
     counts = dict.fromkeys((s.value for s in State), 0)
+    callers = callers_of(snap.plan)
     for key, integration in snap.plan.integrations.items():
         status = snap.states.get(key)
         state = status.state.value if status else State.UNKNOWN.value
@@ -95,7 +96,7 @@ def status_document(
             "changes": status.changes if status else 0,
             "uptime": _ratio(_uptime(snap, integration.probes)),
             "probes": probes,
-            "flows": flows_calling(snap, key, redactor.scrub),
+            "flows": flows_calling(snap, key, redactor.scrub, callers),
         }
     document = {
         "agent": {

@@ -7,9 +7,10 @@ those steps' last outcome. Captured values show only when public; every text is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from agent.plan import Plan, ProbePlan
 from agent.probers import REGISTRY
 from agent.redact import MASK
 from agent.results import Result, StepResult
@@ -39,13 +40,26 @@ def step_document(step: StepResult, scrub: Scrub) -> dict[str, Any]:
     }
 
 
-def flows_calling(snap: Snapshot, key: str, scrub: Scrub) -> list[dict[str, Any]]:
+def callers_of(plan: Plan) -> dict[str, list[ProbePlan]]:
+    """Integration -> the probes of other integrations that call it, from each integration's
+    ``calls`` (known at planning): one pass, so a status document stays linear in size."""
+    index: dict[str, list[ProbePlan]] = {}
+    for integration in plan.integrations.values():
+        for called in integration.calls:
+            index.setdefault(called, []).extend(plan.probes[p] for p in integration.probes)
+    return index
+
+
+def flows_calling(
+    snap: Snapshot, key: str, scrub: Scrub, callers: Mapping[str, list[ProbePlan]] | None = None
+) -> list[dict[str, Any]]:
     """The probes of other integrations whose steps call ``key``: those steps, each with its
-    last outcome (``ran`` false when the last run stopped before it)."""
+    last outcome (``ran`` false when the last run stopped before it). ``callers`` is
+    ``callers_of(snap.plan)``, made once for a whole document."""
     out = []
-    for probe in snap.plan.probes.values():
-        if probe.integration_key == key:
-            continue
+    if callers is None:
+        callers = callers_of(snap.plan)
+    for probe in callers.get(key, ()):
         requests = REGISTRY[probe.kind].all_requests(probe.settings)
         mine = [r.step for r in requests if r.integration == key]
         if not mine:
