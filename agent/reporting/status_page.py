@@ -166,23 +166,23 @@ def _probe(key: str, name: str, data: dict[str, Any], history: dict[str, Any]) -
 
 def bars(runs: dict[str, list[Any]] | None, size: int) -> str:
     """A probe's last runs as a heartbeat bar, oldest on the left, empty slots first."""
-    started = runs["started"] if runs else []
-    cells = ['<span class="bar none"></span>'] * max(0, size - len(started))
+    keys = ("started", "duration_seconds", "success", "reason", "breached")
+    kept = list(zip(*(runs[k] for k in keys), strict=True)) if runs else []
+    cells = ['<span class="bar none"></span>'] * max(0, size - len(kept))
     passed = 0
-    for i, at in enumerate(started):
-        assert runs is not None
-        took = millis(runs["duration_seconds"][i])
-        if not runs["success"][i]:
-            kind, word = "fail", f"failed: {runs['reason'][i]}"
-        elif runs["breached"][i]:
+    for at, took, success, reason, breached in kept:
+        if not success:
+            kind, word = "fail", f"failed: {reason}"
+        elif breached:
             kind, word = "warn", "passed over a threshold"
         else:
             kind, word = "pass", "passed"
-        passed += runs["success"][i]
-        cells.append(f'<span class="bar {kind}" title="{clock(at)} · {e(word)} · {took}"></span>')
+        passed += success
+        title = f"{clock(at)} · {e(word)} · {millis(took)}"
+        cells.append(f'<span class="bar {kind}" title="{title}"></span>')
     label = (
-        f"last {len(started)} runs: {passed} passed, {len(started) - passed} failed"
-        if started
+        f"last {len(kept)} runs: {passed} passed, {len(kept) - passed} failed"
+        if kept
         else "no runs yet"
     )
     return f'<span class="bars" role="img" aria-label="{label}">{"".join(cells)}</span>'
