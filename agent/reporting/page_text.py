@@ -1,7 +1,8 @@
-"""How the pages say times, durations and shares; status.js says them the same way.
+"""How the pages say times, durations and shares, and in which order they list integrations.
 
-Each function here has a twin of the same name in status.js, which redraws the status page
-from the JSON API: change one, change both.
+status.js, which redraws the status page from the JSON API, has a twin of each function here
+(``forHowLong``, ``clock``, ``millis``, ``percent``, ``worstFirst``, ``worstState``): change
+one, change both. A browser test holds the two renderings to the same page.
 """
 
 from __future__ import annotations

@@ -85,6 +85,13 @@
     return node;
   }
 
+  function fill(node, children) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    children.forEach(function (child) {
+      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
+    });
+  }
+
   function joined(parts, separator) {
     var out = [];
     parts.forEach(function (part, i) {
@@ -261,18 +268,15 @@
 
   function render(doc, history) {
     document.title = pageTitle(doc.summary);
-    document.getElementById('agent').replaceChildren.apply(
-      document.getElementById('agent'), agentLine(doc));
-    document.getElementById('summary').replaceChildren.apply(
-      document.getElementById('summary'), summary(doc));
+    fill(document.getElementById('agent'), agentLine(doc));
+    fill(document.getElementById('summary'), summary(doc));
     var names = Object.keys(doc.patterns)
       .map(function (name, i) { return [name, i]; })
       .sort(function (a, b) {
         return rank(STATES, worstState(doc.patterns[a[0]])) -
           rank(STATES, worstState(doc.patterns[b[0]])) || a[1] - b[1];
       });
-    var main = document.getElementById('patterns');
-    main.replaceChildren.apply(main, names.map(function (entry) {
+    fill(document.getElementById('patterns'), names.map(function (entry) {
       return patternSection(entry[0], doc.patterns[entry[0]], doc, history);
     }));
   }
