@@ -66,7 +66,7 @@ class App:
         self.listen_override = listen
         self.plan: Plan = load_plan(self.config_path)  # a bad config fails here, at start
         self.redactor = Redactor(self.plan.secrets)
-        self.store = ResultStore()
+        self.store = ResultStore(self.plan.agent.history)
         now = time.time()
         self.tracker = StateTracker(self.plan, self.store.latest, now)
         self.compliance = ComplianceEvaluator(self.plan, self.store.latest, now)
@@ -263,6 +263,7 @@ class App:
             old, self.plan = self.plan, new
             self.redactor = Redactor(new.secrets)
             report = self.scheduler.sync(old.probes, new.probes)
+            self.store.keep_runs(new.agent.history)
             for probe_id in report.removed + report.changed:
                 self.store.forget(probe_id)
                 self.tracker.forget_probe(probe_id)
@@ -337,6 +338,7 @@ class App:
             taken=now,
             compliance=self.compliance.view(),
             audit=audit.stats if audit is not None else None,
+            runs=self.store.runs,
         )
 
 

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from agent.audit.log import AuditSnapshot
 from agent.evaluation.compliance import ComplianceView
 from agent.evaluation.state import IntegrationStatus
+from agent.history import RunHistory
 from agent.loop_lag import LoopLagStats
 from agent.plan import Plan
 from agent.results import Result
@@ -43,3 +44,4 @@ class Snapshot:
     taken: float
     compliance: ComplianceView | None = None  # None where nothing evaluates compliance
     audit: AuditSnapshot | None = None  # None when no audit log is configured
+    runs: Mapping[str, RunHistory] = field(default_factory=lambda: MappingProxyType({}))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agent.flow_history import FlowHistory
+from agent.history import DEFAULT_SIZE, RunHistory
 from agent.results import Reason, Result
 from agent.vocabulary import DURATION_BUCKETS
 
@@ -49,17 +50,19 @@ class ProbeTotals:
 
 
 class ResultStore:
-    """Latest result per probe plus totals, and the history of each flow (for reports). Only
-    the App writes; views read.
+    """Latest result per probe plus totals, its last runs (``history`` of them, none when 0)
+    and the history of each flow (for reports). Only the App writes; views read.
 
     Everything runs on one event loop and the views render synchronously, so readers see a
     consistent store without locks or copies.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, history: int = DEFAULT_SIZE) -> None:
         self._latest: dict[str, Result] = {}
         self._totals: dict[str, ProbeTotals] = {}
+        self._runs: dict[str, RunHistory] = {}
         self._flows: dict[str, FlowHistory] = {}
+        self.history_size = history
 
     def record(self, result: Result, histogram: bool = False) -> Result | None:
         """Store ``result`` (and its duration in the probe's histogram when it has one);
@@ -70,6 +73,11 @@ class ResultStore:
         if totals is None:
             totals = self._totals[result.probe_id] = ProbeTotals()
         totals.add(result, histogram)
+        if self.history_size:
+            runs = self._runs.get(result.probe_id)
+            if runs is None:
+                runs = self._runs[result.probe_id] = RunHistory(self.history_size)
+            runs.add(result)
         if result.steps:
             history = self._flows.get(result.probe_id)
             if history is None:
@@ -81,7 +89,15 @@ class ResultStore:
         """Drop one probe's history (its config changed: old numbers no longer describe it)."""
         self._latest.pop(probe_id, None)
         self._totals.pop(probe_id, None)
+        self._runs.pop(probe_id, None)
         self._flows.pop(probe_id, None)
+
+    def keep_runs(self, size: int) -> None:
+        """Keep the last ``size`` runs of each probe from now on (a reload changed it)."""
+        if size == self.history_size:
+            return
+        self.history_size = size
+        self._runs = {k: h.resized(size) for k, h in self._runs.items()} if size else {}
 
     @property
     def latest(self) -> Mapping[str, Result]:
@@ -90,6 +106,11 @@ class ResultStore:
     @property
     def totals(self) -> Mapping[str, ProbeTotals]:
         return MappingProxyType(self._totals)
+
+    @property
+    def runs(self) -> Mapping[str, RunHistory]:
+        """Each probe's last runs, oldest first."""
+        return MappingProxyType(self._runs)
 
     @property
     def flows(self) -> Mapping[str, FlowHistory]:

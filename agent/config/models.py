@@ -76,6 +76,13 @@ class AgentSettings(Frozen):
     concurrency: int = Field(default=256, ge=1, le=100_000, description="probes in flight at most")
     labels: dict[LabelName, str] = Field(default_factory=dict)
     state: StateSettings = StateSettings()
+    history: int = Field(
+        default=60,
+        ge=0,
+        le=1440,
+        description="runs of each probe kept for the status page and API (9 bytes a run); "
+        "0 keeps none",
+    )
     histograms: bool = Field(
         default=False,
         description="export each probe's run-duration histogram (14 series a probe); a probe's "

@@ -55,6 +55,9 @@ class Request:
     url: str  # as configured: may hold credentials, never shown as it is
     step: str = ""
     integration: str | None = None
+    # the headers it sends as configured, a credential's Authorization among them, each
+    # secret value already masked (the probe debug page shows them)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,7 @@ def _record(
 
 
 def _request(step: FlowStep) -> Request:
-    return Request(step.method, step.url, step.name, step.integration)
+    return Request(step.method, step.url, step.name, step.integration, step.shown_headers())
 
 
 def _attributes(step: FlowStep) -> dict[str, Any]:

@@ -77,6 +77,6 @@ SPEC = ProberSpec(
     tls=lambda config: config.url.lower().startswith("https://"),
     endpoint=lambda config: url_endpoint(config.url),
     attributes=lambda config: {"http.request.method": config.method},
-    request=lambda config: Request(config.method, config.url),
+    request=lambda config: Request(config.method, config.url, headers=config.shown_headers()),
     anonymous=without_credentials,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -18,7 +19,7 @@ from yarl import URL
 from agent.fields import Token
 from agent.probers.http_client import HttpUrlText
 from agent.probers.tlsconf import TlsClientConfig
-from agent.redact import is_secret_header
+from agent.redact import MASK, is_secret_header
 
 CONFIG = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)  # inputs hold secrets
 
@@ -89,3 +90,13 @@ class HttpRequest(BaseModel):
     def secret_header(self, name: str) -> bool:
         """Whether a header of this request carries a secret (credentials, or a named extra)."""
         return is_secret_header(name, self.secret_headers)
+
+    def shown_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers as configured and the Authorization a credential adds, every secret
+        value masked: what a person may see of the request."""
+        shown = [(k, MASK if self.secret_header(k) else h) for k, h in self.headers.items()]
+        if self.basic_auth is not None or "@" in urlsplit(self.url).netloc:
+            shown.append(("Authorization", f"Basic {MASK}"))
+        elif self.bearer_token is not None or self.bearer_token_file is not None:
+            shown.append(("Authorization", f"Bearer {MASK}"))
+        return tuple(shown)

@@ -1,21 +1,27 @@
-"""The status view: patterns -> integrations -> state and latest results, as JSON and a page."""
+"""The status view: patterns -> integrations -> state and latest results, as JSON.
+
+Small at any size: each probe carries its latest result and a few numbers about its kept runs
+(``uptime``, ``kept_runs``); the runs themselves are at ``/api/v1/history``.
+"""
 
 from __future__ import annotations
 
-import html
-import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.evaluation.state import State
+from agent.history import RunHistory
+from agent.probers import REGISTRY
 from agent.redact import Redactor
-from agent.reporting.status_steps import calling_html, flows_calling, result_steps, steps_html
+from agent.reporting.paths import PathHider
+from agent.reporting.status_steps import callers_of, flows_calling, result_steps
 from agent.results import Result
 from agent.snapshot import Snapshot
 
 
-def _result(result: Result | None, redactor: Redactor) -> dict[str, Any] | None:
+def result_document(result: Result | None, redactor: Redactor) -> dict[str, Any] | None:
     if result is None:
         return None
     return {
@@ -41,17 +47,22 @@ def _result(result: Result | None, redactor: Redactor) -> dict[str, Any] | None:
         ],
         "attempts": result.attempts,
         "cause": result.cause,
+        "trace_id": result.trace_id,
         "steps": result_steps(result, redactor.scrub),
     }
 
 
-def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
-    """A JSON-ready document; every free text passes the redactor."""
+def status_document(
+    snap: Snapshot, redactor: Redactor, paths: PathHider | None = None
+) -> dict[str, Any]:
+    """A JSON-ready document; every free text passes the redactor, and every path the config
+    names shows by its name (``paths``)."""
     patterns: dict[str, Any] = {
         name: {"owner": owner, "integrations": {}}
         for name, owner in snap.plan.pattern_owners.items()
     }
     counts = dict.fromkeys((s.value for s in State), 0)
+    callers = callers_of(snap.plan)
     for key, integration in snap.plan.integrations.items():
         status = snap.states.get(key)
         state = status.state.value if status else State.UNKNOWN.value
@@ -60,13 +71,16 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
         for probe_id in integration.probes:
             probe = snap.plan.probes[probe_id]
             totals = snap.totals.get(probe_id)
+            kept = snap.runs.get(probe_id)
             probes[probe.name] = {
                 "kind": probe.kind,
                 "target": probe.target,
                 "interval_seconds": probe.interval,
                 "timeout_seconds": probe.timeout,
                 "runs": totals.runs if totals else 0,
-                "latest": _result(snap.latest.get(probe_id), redactor),
+                "kept_runs": len(kept) if kept is not None else 0,
+                "uptime": _ratio(kept.uptime if kept is not None else None),
+                "latest": result_document(snap.latest.get(probe_id), redactor),
             }
         patterns[integration.pattern]["integrations"][integration.name] = {
             "scope": integration.scope,
@@ -75,12 +89,16 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
             "runbook": integration.runbook,
             "depends_on": list(integration.depends_on),
             "state": state,
+            "since": status.since if status else snap.agent.started,
             "reason": redactor.scrub(status.reason) if status else "",
             "root_cause": status.root_cause if status else None,
+            "flapping": status.flapping if status else False,
+            "changes": status.changes if status else 0,
+            "uptime": _ratio(_uptime(snap, integration.probes)),
             "probes": probes,
-            "flows": flows_calling(snap, key, redactor.scrub),
+            "flows": flows_calling(snap, key, redactor.scrub, callers),
         }
-    return {
+    document = {
         "agent": {
             "version": __version__,
             "ready": snap.agent.ready,
@@ -92,12 +110,32 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
                 "last_reload_successful": snap.agent.reload_successful,
                 "last_reload_success": snap.agent.last_reload_success,
             },
+            "history_size": snap.plan.agent.history,
         },
         "summary": counts,
         "compliance": _compliance(snap, patterns),
         "patterns": patterns,
         "generated": snap.taken,
     }
+    return paths.tree(document) if paths is not None else document
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _uptime(snap: Snapshot, probe_ids: Iterable[str]) -> float | None:
+    """The share of an integration's kept runs that passed, counting the probes that say
+    whether it answers (not those that measure its neighbourhood) when it has any."""
+    kept: list[tuple[RunHistory, bool]] = []
+    for probe_id in probe_ids:
+        runs = snap.runs.get(probe_id)
+        if runs is not None:
+            kept.append((runs, REGISTRY[snap.plan.probes[probe_id].kind].availability))
+    if any(answers for _, answers in kept):
+        kept = [(runs, answers) for runs, answers in kept if answers]
+    total = sum(len(runs) for runs, _ in kept)
+    return sum(runs.passed for runs, _ in kept) / total if total else None
 
 
 def _compliance(snap: Snapshot, patterns: dict[str, Any]) -> dict[str, Any] | None:
@@ -105,9 +143,10 @@ def _compliance(snap: Snapshot, patterns: dict[str, Any]) -> dict[str, Any] | No
     view = snap.compliance
     if view is None or not view.enabled:
         return None
-    for pattern in patterns.values():
-        for integration in pattern["integrations"].values():
+    for pattern_name, pattern in patterns.items():
+        for name, integration in pattern["integrations"].items():
             integration["compliance_failing"] = []
+            integration["compliance_score"] = view.score(pattern_name, name).ratio
     for check in view.checks:
         integration = patterns[check.pattern]["integrations"].get(check.integration)
         if integration is not None and check.status.value == "fail":
@@ -120,61 +159,3 @@ def _compliance(snap: Snapshot, patterns: dict[str, Any]) -> dict[str, Any] | No
         "not_applicable": score.not_applicable,
         "patterns": {name: view.score(name).ratio for name in snap.plan.pattern_owners},
     }
-
-
-_COLOURS = {
-    "ok": "#1a7f37",
-    "degraded": "#b08800",
-    "down": "#cf222e",
-    "impacted": "#8250df",
-    "unknown": "#6e7781",
-}
-
-
-def render_page(doc: dict[str, Any]) -> str:
-    """A small self-refreshing page for people; no scripts, no external assets."""
-    e = html.escape
-    rows = []
-    for pattern, pdata in doc["patterns"].items():
-        for name, idata in pdata["integrations"].items():
-            colour = _COLOURS.get(idata["state"], "#6e7781")
-            probes = []
-            for probe_name, pr in idata["probes"].items():
-                latest = pr["latest"]
-                if latest is None:
-                    probes.append(f"{e(probe_name)}: pending")
-                elif latest["success"]:
-                    probes.append(f"{e(probe_name)}: ok {latest['duration_seconds'] * 1000:.0f} ms")
-                else:
-                    probes.append(
-                        f"{e(probe_name)}: {e(latest['reason'] or '')} "
-                        f"<small>{e(latest['message'])}</small>"
-                    )
-                if latest is not None and latest["steps"]:
-                    probes.append(steps_html(latest["steps"]))
-            if idata["flows"]:
-                probes.append(calling_html(idata["flows"]))
-            runbook = f'<a href="{e(idata["runbook"])}">runbook</a>' if idata["runbook"] else ""
-            rows.append(
-                f"<tr><td>{e(pattern)}</td><td>{e(name)}</td><td>{e(idata['scope'])}</td>"
-                f"<td>{e(idata['criticality'])}</td><td>{e(idata['owner'])}</td>"
-                f'<td><b style="color:{colour}">{e(idata["state"])}</b> '
-                f"<small>{e(idata['reason'])}</small></td>"
-                f"<td>{'<br>'.join(probes)}</td><td>{runbook}</td></tr>"
-            )
-    summary = " · ".join(f"{e(k)}: {v}" for k, v in doc["summary"].items())
-    generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(doc["generated"]))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>Oversight</title>
-<style>body{{font:14px system-ui,sans-serif;margin:1.5em}}table{{border-collapse:collapse}}
-td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
-small{{color:#57606a}}</style></head><body>
-<h1>Oversight</h1><p>{summary} — generated {generated} — agent {e(doc["agent"]["version"])},
-ready: {e(str(doc["agent"]["ready"]))}</p>
-<table><tr><th>pattern</th><th>integration</th><th>scope</th><th>criticality</th><th>owner</th>
-<th>state</th><th>probes</th><th></th></tr>
-{"".join(rows)}
-</table><p><a href="/metrics">/metrics</a> · <a href="/api/v1/status">/api/v1/status</a></p>
-</body></html>
-"""

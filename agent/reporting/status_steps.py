@@ -7,10 +7,10 @@ those steps' last outcome. Captured values show only when public; every text is 
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from agent.plan import Plan, ProbePlan
 from agent.probers import REGISTRY
 from agent.redact import MASK
 from agent.results import Result, StepResult
@@ -40,13 +40,26 @@ def step_document(step: StepResult, scrub: Scrub) -> dict[str, Any]:
     }
 
 
-def flows_calling(snap: Snapshot, key: str, scrub: Scrub) -> list[dict[str, Any]]:
+def callers_of(plan: Plan) -> dict[str, list[ProbePlan]]:
+    """Integration -> the probes of other integrations that call it, from each integration's
+    ``calls`` (known at planning): one pass, so a status document stays linear in size."""
+    index: dict[str, list[ProbePlan]] = {}
+    for integration in plan.integrations.values():
+        for called in integration.calls:
+            index.setdefault(called, []).extend(plan.probes[p] for p in integration.probes)
+    return index
+
+
+def flows_calling(
+    snap: Snapshot, key: str, scrub: Scrub, callers: Mapping[str, list[ProbePlan]] | None = None
+) -> list[dict[str, Any]]:
     """The probes of other integrations whose steps call ``key``: those steps, each with its
-    last outcome (``ran`` false when the last run stopped before it)."""
+    last outcome (``ran`` false when the last run stopped before it). ``callers`` is
+    ``callers_of(snap.plan)``, made once for a whole document."""
     out = []
-    for probe in snap.plan.probes.values():
-        if probe.integration_key == key:
-            continue
+    if callers is None:
+        callers = callers_of(snap.plan)
+    for probe in callers.get(key, ()):
         requests = REGISTRY[probe.kind].all_requests(probe.settings)
         mine = [r.step for r in requests if r.integration == key]
         if not mine:
@@ -79,35 +92,3 @@ def flows_calling(snap: Snapshot, key: str, scrub: Scrub) -> list[dict[str, Any]
 
 def result_steps(result: Result, scrub: Scrub) -> list[dict[str, Any]]:
     return [step_document(step, scrub) for step in result.steps]
-
-
-def steps_html(steps: list[dict[str, Any]]) -> str:
-    """A flow's last run as lines under its probe: each step, its integration and timing."""
-    e = html.escape
-    lines = []
-    for step in steps:
-        took = f"{step['duration_seconds'] * 1000:.0f} ms"
-        if step["success"]:
-            said = f"ok {took}"
-        else:
-            said = f"<b>{e(step['reason'] or '')}</b> {took} <small>{e(step['message'])}</small>"
-        called = f"<small>({e(step['integration'] or '')})</small>"
-        lines.append(f"&nbsp;&nbsp;· {e(step['name'])} {called} {said}")
-    return "<br>".join(lines)
-
-
-def calling_html(flows: list[dict[str, Any]]) -> str:
-    """The flows that call an integration, with the outcome of their steps that do."""
-    e = html.escape
-    lines = []
-    for flow in flows:
-        parts = []
-        for step in flow["steps"]:
-            if not step["ran"]:
-                parts.append(f"{e(step['name'])}: not reached")
-            elif step["success"]:
-                parts.append(f"{e(step['name'])}: ok {step['duration_seconds'] * 1000:.0f} ms")
-            else:
-                parts.append(f"{e(step['name'])}: <b>{e(step['reason'] or '')}</b>")
-        lines.append(f"flow {e(flow['probe'])}: {', '.join(parts)}")
-    return "<br>".join(lines)

@@ -1,15 +1,14 @@
-"""What the listener serves: /metrics, /healthz, /readyz, /api/v1/status, the page, the API."""
+"""What the listener serves: /metrics, /healthz, /readyz, /api/v1/status, the pages, the API."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from agent.fields import split_host_port
 from agent.reporting.api import compliance_routes
-from agent.reporting.status import render_page, status_document
+from agent.web.pages import page_routes
 
 if TYPE_CHECKING:
     from agent.app import App
@@ -38,20 +37,11 @@ def agent_routes(app: App) -> list[web.RouteDef]:
         ready, reason = app.ready
         return web.Response(text=reason + "\n", status=200 if ready else 503)
 
-    async def status(_: web.Request) -> web.Response:
-        document = status_document(app.snapshot(), app.redactor)
-        return web.Response(text=json.dumps(document, indent=1), content_type="application/json")
-
-    async def page(_: web.Request) -> web.Response:
-        html = render_page(status_document(app.snapshot(), app.redactor))
-        return web.Response(text=html, content_type="text/html")
-
     return [
         web.get("/metrics", metrics),
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
-        web.get("/api/v1/status", status),
-        web.get("/", page),
+        *page_routes(app),
         *compliance_routes(app),
     ]
 

@@ -113,7 +113,9 @@ async def test_a_flow_across_three_patterns_in_the_status_metrics_and_report(
         ]
     _, page = await agent.get("/")
     assert "flow bill_pay/workflow/pay_bill: validate_account: ok" in page
-    assert "· submit_payment <small>(bill_pay/processor)</small> ok" in page
+    assert (
+        '<li class="ok">submit_payment <span class="muted">(bill_pay/processor)</span> ok' in page
+    )
     assert TOKEN_PREFIX not in page
 
     services.ledger.rejecting = True  # tokens from the account service no longer pass

@@ -25,7 +25,18 @@ from tests.agent.web.conftest import (
 )
 
 CONFIG = agent_config("http://127.0.0.1:1/")
-ENDPOINTS = ["/metrics", "/healthz", "/readyz", "/api/v1/status", "/api/v1/compliance", "/"]
+ENDPOINTS = [
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/api/v1/status",
+    "/api/v1/compliance",
+    "/",
+    "/api/v1/history",
+    "/api/v1/probes/bill_pay/processor/health",
+    "/probe/bill_pay/processor/health",
+    "/assets/status.js",
+]
 
 
 def users(**passwords: str) -> str:
