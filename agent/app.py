@@ -185,7 +185,7 @@ class App:
         if self._first_round:
             self._first_round.discard(probe_id)
             if not self._first_round and self.tune_gc:
-                _freeze_long_lived()  # the store is full now: its entries live as long
+                _freeze_long_lived(young=True)  # the store is full: its entries live as long
         if not result.success:
             log.debug("%s failed: %s %s", probe_id, result.reason, self.scrub(result.message))
 
@@ -252,7 +252,8 @@ class App:
         """Build the whole new plan, then swap; a broken config keeps the running plan."""
         async with self._reload_lock:
             try:
-                new = load_plan(self.config_path)
+                # in a thread: at 10,000 integrations reading and planning take a second
+                new = await asyncio.to_thread(load_plan, self.config_path)
             except ConfigError as error:
                 self.reload_successful = False
                 for problem in error.problems:
@@ -274,8 +275,7 @@ class App:
             await self._reload_outputs(old, new)
             self._changed(transitions, changes)
             if self.tune_gc:
-                gc.unfreeze()  # let the old plan go
-                _freeze_long_lived()
+                _freeze_long_lived(young=True)  # the old plan goes with its last reference
             if new.agent.listen != old.agent.listen and self.listen_override is None:
                 log.warning(
                     "agent.listen changed to %s: takes effect after a restart", new.agent.listen
@@ -342,17 +342,21 @@ class App:
         )
 
 
-def _freeze_long_lived() -> None:
-    """Keep the plan and the other long-lived objects out of every collection: at start, and
-    again when the first round has filled the store and the views' caches.
+def _freeze_long_lived(young: bool = False) -> None:
+    """Keep the plan and the other long-lived objects out of every collection: at start, when
+    the first round has filled the store and the views' caches, and after a reload.
 
     With tens of thousands of long-lived objects, the default thresholds ran a full
     collection about once a second over all of them, and a young collection after the first
     round walked every entry the round had made; frozen, and with the young generation
-    collected less often, collections stay small (bench/ANALYSIS.md has the figures). Frozen
-    objects are still freed when their last reference goes; only a cycle among them would
-    stay, and results, statuses and cached texts hold none.
+    collected less often, collections stay small (bench/ANALYSIS.md has the figures).
+
+    Frozen objects are still freed when their last reference goes: a plan, a result, a status
+    and a cached text hold no reference cycle (tests/agent/planning/test_cycles.py), so an
+    old plan goes without a full collection. After the start, only the young generations are
+    collected before freezing (``young``): a full collection at 10,000 integrations holds the
+    loop for a third of a second.
     """
-    gc.collect()
+    gc.collect(1 if young else 2)
     gc.freeze()
     gc.set_threshold(10_000, 50, 1000)

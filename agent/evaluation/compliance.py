@@ -126,15 +126,21 @@ class ComplianceEvaluator:
         # standing violation
         self._decided: dict[tuple[str, str, str | None], tuple[Finding, float]] = {}
         self._last_findings: dict[str, tuple[Finding, ...]] = {}
+        self.plan = plan  # the first set_plan keeps nothing: there are no checks yet
+        self._settings: Mapping[str, IntegrationCompliance] = {}
+        self._probes: dict[str, list[str]] = {}
+        self._callers: dict[str, list[str]] = {}
         self.set_plan(plan, now)
 
     def set_plan(self, plan: Plan, now: float) -> list[Change]:
         """Adopt a (re)loaded plan: windows stay unless their span or latency limit changed."""
+        old_plan, old_settings = self.plan, self._settings
+        old_probes, old_callers = self._probes, self._callers
         self.plan = plan
-        self._settings: Mapping[str, IntegrationCompliance] = plan.compliance.integrations
+        self._settings = plan.compliance.integrations
         self._probes = {k: list(i.probes) for k, i in plan.integrations.items()}
         # integration -> the probes of other integrations whose steps call it (flows)
-        self._callers: dict[str, list[str]] = {k: [] for k in plan.integrations}
+        self._callers = {k: [] for k in plan.integrations}
         for probe in plan.probes.values():
             if probe.derived_from is not None:
                 self._probes[probe.integration_key].append(probe.id)
@@ -164,12 +170,38 @@ class ComplianceEvaluator:
             for key, integration in plan.integrations.items()
         }
         wanted = {(k, p) for k, s in self._settings.items() for p in s.policies}
-        self._checks = {key: {} for key in self._settings}  # rebuilt in plan order
+        # An integration whose policies, probes and callers are as they were keeps its checks
+        # (the windows' verdicts move on at the next sweep); the others are judged now.
+        equal: dict[tuple[int, int], bool] = {}  # integrations share settings objects
+
+        def alike(old: IntegrationCompliance | None, new: IntegrationCompliance) -> bool:
+            pair = (id(old), id(new))
+            if pair not in equal:
+                equal[pair] = old == new
+            return equal[pair]
+
+        kept = {
+            key
+            for key, settings in self._settings.items()
+            if key in self._checks
+            and alike(old_settings.get(key), settings)
+            and old_probes.get(key) == self._probes[key]
+            and old_callers.get(key) == self._callers[key]
+            and all(
+                _same_probe(old_plan, plan, probe_id)
+                for probe_id in (*self._probes[key], *self._callers[key])
+            )
+        }
+        self._checks = {key: self._checks[key] if key in kept else {} for key in self._settings}
         self._counts = {pattern: {PASS: 0, FAIL: 0, NA: 0} for pattern in plan.pattern_owners}
+        for key in kept:
+            counts = self._counts[self.plan.integrations[key].pattern]
+            for check in self._checks[key].values():
+                counts[check.status] += 1
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in wanted}
         self._decided = {k: v for k, v in self._decided.items() if k[0] in self._latest}
         self._last_findings = {}  # probe id -> its latest findings, to tell what moved
-        return [c for key in self._settings for c in self._recompute(key, now)]
+        return [c for key in self._settings if key not in kept for c in self._recompute(key, now)]
 
     def observe(self, result: Result, now: float) -> list[Change]:
         probe = self.plan.probes.get(result.probe_id)
@@ -295,6 +327,11 @@ class ComplianceEvaluator:
         if not found:  # a flow that stopped before the steps about ``subject``
             return [_as_of(*earlier)] if subject is not None else []
         return [_as_of(*earlier) if f.status is NA else f for f in found]
+
+
+def _same_probe(old: Plan, new: Plan, probe_id: str) -> bool:
+    before = old.probes.get(probe_id)
+    return before is not None and before.digest == new.probes[probe_id].digest
 
 
 def _as_of(finding: Finding, at: float) -> Finding:

@@ -63,6 +63,7 @@ def compile_compliance(
         return out, CompliancePlan(False, top.window)
     documents: dict[str, Any] = {}
     settings: dict[str, IntegrationCompliance] = {}
+    shared: dict[tuple[Any, ...], IntegrationCompliance] = {}
     for key, integration in integrations.items():
         site = _Site(loaded, integration, problems, out, documents)
         blocks, unattached = {}, {}
@@ -78,12 +79,23 @@ def compile_compliance(
             for name, spec in POLICIES.items()
             if spec.window_limit is not None and name in blocks
         ]
-        settings[key] = IntegrationCompliance(
-            blocks=MappingProxyType(blocks),
-            unattached=MappingProxyType(unattached),
-            window_limit=min(limits, default=float("inf")),
-            objective=integration.availability_objective,
+        window_limit = min(limits, default=float("inf"))
+        # Integrations that inherit the same blocks share one object: most do, and a reload
+        # compares each distinct one once.
+        same = (
+            tuple((name, id(block)) for name, block in blocks.items()),
+            tuple(unattached.items()),
+            window_limit,
+            integration.availability_objective,
         )
+        if same not in shared:
+            shared[same] = IntegrationCompliance(
+                blocks=MappingProxyType(blocks),
+                unattached=MappingProxyType(unattached),
+                window_limit=window_limit,
+                objective=integration.availability_objective,
+            )
+        settings[key] = shared[same]
     return out, CompliancePlan(True, top.window, MappingProxyType(settings))
 
 

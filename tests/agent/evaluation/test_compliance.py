@@ -143,3 +143,31 @@ def test_a_reload_keeps_windows_unless_their_limits_change() -> None:
 
 def test_percent() -> None:
     assert [percent(x) for x in (0.999, 0.98765, 1.0, 0.5)] == ["99.9%", "98.77%", "100%", "50%"]
+
+
+def test_a_reload_judges_again_only_the_integrations_it_changed() -> None:
+    latest = {
+        "p/shop/a": run("shop/a", 1, headers(FAIL, "missing X")),
+        "p/other/c": run("other/c", 1, Finding("no_sensitive_data", PASS, "clean")),
+    }
+    evaluator = ComplianceEvaluator(plan_of(TEXT), latest, 0)
+    evaluator.sweep(1)
+    before = evaluator.view()
+    shop, other = dict(before.of("p/shop")), dict(before.of("p/other"))
+    score = before.score("p")
+    # "other" gains a probe; "shop" is as it was
+    changed = TEXT.replace(
+        '          c: {tcp: {address: "127.0.0.1:1"}}',
+        '          c: {tcp: {address: "127.0.0.1:1"}}\n'
+        '          d: {tcp: {address: "127.0.0.1:2"}}',
+    )
+    changes = evaluator.set_plan(plan_of(changed), 2)
+    after = evaluator.view()
+    assert all(after.of("p/shop")[policy] is check for policy, check in shop.items())
+    assert after.of("p/other")["availability_slo"].probes == ("c", "d")  # judged again
+    assert after.of("p/other")["no_sensitive_data"] == other["no_sensitive_data"]
+    assert {c.check.integration for c in changes} <= {"other"}
+    assert after.score("p") == score
+    # a probe changed in place (its digest) is judged again too
+    evaluator.set_plan(plan_of(changed.replace("https://a.test/", "https://a2.test/")), 3)
+    assert evaluator.view().of("p/shop")["security_headers"] is not shop["security_headers"]
