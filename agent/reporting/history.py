@@ -3,10 +3,12 @@ document so that it stays small; ``pattern``, ``integration`` and ``probe`` narr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from agent.history import RunHistory
 from agent.plan import Plan
+from agent.reporting.stream import Members
 from agent.snapshot import Snapshot
 
 
@@ -36,17 +38,20 @@ def history_document(
 ) -> dict[str, Any]:
     """The kept runs of every probe (of a pattern, an integration, one probe), oldest first,
     as columns: ``started`` (unix seconds), ``duration_seconds``, ``success``, ``reason``
-    (why it failed) and ``breached`` (passed over a threshold)."""
-    probes = {}
-    for probe_id, plan in snap.plan.probes.items():
-        if pattern is not None and plan.pattern != pattern:
-            continue
-        if integration is not None and plan.integration != integration:
-            continue
-        if probe is not None and plan.name != probe:
-            continue
-        probes[probe_id] = columns(snap.runs.get(probe_id))
-    return {"size": snap.plan.agent.history, "generated": snap.taken, "probes": probes}
+    (why it failed) and ``breached`` (passed over a threshold). The probes are made as the
+    document is written (``stream.Members``)."""
+
+    def probes() -> Iterator[tuple[str, Any]]:
+        for probe_id, plan in snap.plan.probes.items():
+            if pattern is not None and plan.pattern != pattern:
+                continue
+            if integration is not None and plan.integration != integration:
+                continue
+            if probe is not None and plan.name != probe:
+                continue
+            yield probe_id, columns(snap.runs.get(probe_id))
+
+    return {"size": snap.plan.agent.history, "generated": snap.taken, "probes": Members(probes())}
 
 
 def columns(runs: RunHistory | None) -> dict[str, list[Any]]:

@@ -14,6 +14,10 @@
   var skew = generated - Date.now() / 1000; // the agent's clock minus ours
   var failure = null; // why the last poll failed, or null
   var polls = 0;
+  // the pattern the page shows (?pattern=), asked of both documents: with thousands of
+  // integrations an operator watches one pattern, and the page polls only what it shows
+  var only = new URLSearchParams(window.location.search).get('pattern');
+  var scope = only ? '?pattern=' + encodeURIComponent(only) : '';
 
   /* -- the twins of agent/reporting/page_text.py -------------------------------------- */
 
@@ -313,8 +317,8 @@
     var began = Date.now();
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, Math.min(refresh, 10000));
-    Promise.all([fetchJSON('api/v1/status', controller.signal),
-                 fetchJSON('api/v1/history', controller.signal)])
+    Promise.all([fetchJSON('api/v1/status' + scope, controller.signal),
+                 fetchJSON('api/v1/history' + scope, controller.signal)])
       .then(function (docs) {
         try {
           render(docs[0], docs[1]);

@@ -1,22 +1,26 @@
 """The status view: patterns -> integrations -> state and latest results, as JSON.
 
-Small at any size: each probe carries its latest result and a few numbers about its kept runs
-(``uptime``, ``kept_runs``); the runs themselves are at ``/api/v1/history``.
+Each probe carries its latest result and a few numbers about its kept runs (``uptime``,
+``kept_runs``); the runs themselves are at ``/api/v1/history``. Integrations are made as the
+document is written (agent/reporting/stream.py), so a large one never holds the loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.evaluation.compliance import ComplianceView
 from agent.evaluation.state import State
 from agent.history import RunHistory
+from agent.plan import IntegrationPlan, ProbePlan
 from agent.probers import REGISTRY
 from agent.redact import Redactor
 from agent.reporting.paths import PathHider
 from agent.reporting.status_steps import callers_of, flows_calling, result_steps
+from agent.reporting.stream import Members
 from agent.results import Result
 from agent.snapshot import Snapshot
 
@@ -53,71 +57,121 @@ def result_document(result: Result | None, redactor: Redactor) -> dict[str, Any]
 
 
 def status_document(
-    snap: Snapshot, redactor: Redactor, paths: PathHider | None = None
+    snap: Snapshot,
+    redactor: Redactor,
+    paths: PathHider | None = None,
+    pattern: str | None = None,
 ) -> dict[str, Any]:
-    """A JSON-ready document; every free text passes the redactor, and every path the config
-    names shows by its name (``paths``)."""
-    patterns: dict[str, Any] = {
-        name: {"owner": owner, "integrations": {}}
-        for name, owner in snap.plan.pattern_owners.items()
-    }
+    """A JSON-ready document (of one ``pattern``, or all) whose patterns and integrations are
+    made as it is written (``stream.Members``; ``stream.resolved`` makes them plain). Every
+    free text passes the redactor, and every path the config names shows by its name
+    (``paths``). ``summary`` counts the integrations written before it."""
     counts = dict.fromkeys((s.value for s in State), 0)
-    callers = callers_of(snap.plan)
-    for key, integration in snap.plan.integrations.items():
-        status = snap.states.get(key)
-        state = status.state.value if status else State.UNKNOWN.value
-        counts[state] += 1
-        probes = {}
-        for probe_id in integration.probes:
-            probe = snap.plan.probes[probe_id]
-            totals = snap.totals.get(probe_id)
-            kept = snap.runs.get(probe_id)
-            probes[probe.name] = {
-                "kind": probe.kind,
-                "target": probe.target,
-                "interval_seconds": probe.interval,
-                "timeout_seconds": probe.timeout,
-                "runs": totals.runs if totals else 0,
-                "kept_runs": len(kept) if kept is not None else 0,
-                "uptime": _ratio(kept.uptime if kept is not None else None),
-                "latest": result_document(snap.latest.get(probe_id), redactor),
-            }
-        patterns[integration.pattern]["integrations"][integration.name] = {
-            "scope": integration.scope,
-            "criticality": integration.criticality,
-            "owner": integration.owner,
-            "runbook": integration.runbook,
-            "depends_on": list(integration.depends_on),
-            "state": state,
-            "since": status.since if status else snap.agent.started,
-            "reason": redactor.scrub(status.reason) if status else "",
-            "root_cause": status.root_cause if status else None,
-            "flapping": status.flapping if status else False,
-            "changes": status.changes if status else 0,
-            "uptime": _ratio(_uptime(snap, integration.probes)),
-            "probes": probes,
-            "flows": flows_calling(snap, key, redactor.scrub, callers),
-        }
-    document = {
-        "agent": {
-            "version": __version__,
-            "ready": snap.agent.ready,
-            "ready_reason": snap.agent.ready_reason,
-            "started": snap.agent.started,
-            "config": {
-                "source": Path(snap.plan.source).name,  # the file, not where it sits on disk
-                "digest": snap.plan.digest,
-                "last_reload_successful": snap.agent.reload_successful,
-                "last_reload_success": snap.agent.last_reload_success,
-            },
-            "history_size": snap.plan.agent.history,
-        },
-        "summary": counts,
-        "compliance": _compliance(snap, patterns),
-        "patterns": patterns,
+    hide = paths.tree if paths is not None else _same
+    view = snap.compliance if snap.compliance is not None and snap.compliance.enabled else None
+    return {
+        "agent": hide(_agent(snap)),
+        "patterns": Members(_patterns(snap, redactor, hide, view, counts, pattern)),
+        "summary": Members(_later(counts)),
+        "compliance": _scores(snap, view),
         "generated": snap.taken,
     }
-    return paths.tree(document) if paths is not None else document
+
+
+def _agent(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "ready": snap.agent.ready,
+        "ready_reason": snap.agent.ready_reason,
+        "started": snap.agent.started,
+        "config": {
+            "source": Path(snap.plan.source).name,  # the file, not where it sits on disk
+            "digest": snap.plan.digest,
+            "last_reload_successful": snap.agent.reload_successful,
+            "last_reload_success": snap.agent.last_reload_success,
+        },
+        "history_size": snap.plan.agent.history,
+    }
+
+
+def _patterns(
+    snap: Snapshot,
+    redactor: Redactor,
+    hide: Callable[[Any], Any],
+    view: ComplianceView | None,
+    counts: dict[str, int],
+    only: str | None,
+) -> Iterator[tuple[str, Any]]:
+    by_pattern: dict[str, list[IntegrationPlan]] = {name: [] for name in snap.plan.pattern_owners}
+    for integration in snap.plan.integrations.values():
+        by_pattern[integration.pattern].append(integration)
+    callers = callers_of(snap.plan)
+    for name, owner in snap.plan.pattern_owners.items():
+        if only is not None and name != only:
+            continue
+        members = (
+            (i.name, hide(_integration(snap, i, redactor, view, counts, callers)))
+            for i in by_pattern[name]
+        )
+        yield name, {"owner": owner, "integrations": Members(members)}
+
+
+def _integration(
+    snap: Snapshot,
+    integration: IntegrationPlan,
+    redactor: Redactor,
+    view: ComplianceView | None,
+    counts: dict[str, int],
+    callers: Mapping[str, list[ProbePlan]],
+) -> dict[str, Any]:
+    key = integration.key
+    status = snap.states.get(key)
+    state = status.state.value if status else State.UNKNOWN.value
+    counts[state] += 1
+    probes = {}
+    for probe_id in integration.probes:
+        probe = snap.plan.probes[probe_id]
+        totals = snap.totals.get(probe_id)
+        kept = snap.runs.get(probe_id)
+        probes[probe.name] = {
+            "kind": probe.kind,
+            "target": probe.target,
+            "interval_seconds": probe.interval,
+            "timeout_seconds": probe.timeout,
+            "runs": totals.runs if totals else 0,
+            "kept_runs": len(kept) if kept is not None else 0,
+            "uptime": _ratio(kept.uptime if kept is not None else None),
+            "latest": result_document(snap.latest.get(probe_id), redactor),
+        }
+    document = {
+        "scope": integration.scope,
+        "criticality": integration.criticality,
+        "owner": integration.owner,
+        "runbook": integration.runbook,
+        "depends_on": list(integration.depends_on),
+        "state": state,
+        "since": status.since if status else snap.agent.started,
+        "reason": redactor.scrub(status.reason) if status else "",
+        "root_cause": status.root_cause if status else None,
+        "flapping": status.flapping if status else False,
+        "changes": status.changes if status else 0,
+        "uptime": _ratio(_uptime(snap, integration.probes)),
+        "probes": probes,
+        "flows": flows_calling(snap, key, redactor.scrub, callers),
+    }
+    if view is not None:  # scores here; the checks themselves at /api/v1/compliance
+        document["compliance_failing"] = list(view.failing(key))
+        document["compliance_score"] = view.score(integration.pattern, integration.name).ratio
+    return document
+
+
+def _later(counts: dict[str, int]) -> Iterator[tuple[str, int]]:
+    """The counts as they are when written: after the integrations that fill them."""
+    yield from counts.items()
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _ratio(value: float | None) -> float | None:
@@ -138,19 +192,10 @@ def _uptime(snap: Snapshot, probe_ids: Iterable[str]) -> float | None:
     return sum(runs.passed for runs, _ in kept) / total if total else None
 
 
-def _compliance(snap: Snapshot, patterns: dict[str, Any]) -> dict[str, Any] | None:
+def _scores(snap: Snapshot, view: ComplianceView | None) -> dict[str, Any] | None:
     """Scores (details at /api/v1/compliance); each integration lists its failing policies."""
-    view = snap.compliance
-    if view is None or not view.enabled:
+    if view is None:
         return None
-    for pattern_name, pattern in patterns.items():
-        for name, integration in pattern["integrations"].items():
-            integration["compliance_failing"] = []
-            integration["compliance_score"] = view.score(pattern_name, name).ratio
-    for check in view.checks:
-        integration = patterns[check.pattern]["integrations"].get(check.integration)
-        if integration is not None and check.status.value == "fail":
-            integration["compliance_failing"].append(check.policy)
     score = view.score()
     return {
         "score": score.ratio,

@@ -1,7 +1,8 @@
 """The status page and the probe pages, their script and style sheet, and the JSON they read.
 
-``/`` (``?refresh=5s``: how often the page polls), ``/probe/<pattern>/<integration>/<probe>``,
-``/api/v1/status``, ``/api/v1/history`` (``pattern``, ``integration``, ``probe`` narrow it),
+``/`` (``?refresh=5s``: how often the page polls; ``?pattern=`` shows one pattern),
+``/probe/<pattern>/<integration>/<probe>``, ``/api/v1/status`` (``pattern`` narrows it),
+``/api/v1/history`` (``pattern``, ``integration``, ``probe`` narrow it),
 ``/api/v1/probes/<pattern>/<integration>/<probe>`` and ``/assets/<name>``. An unknown name is
 a 404 with a sentence; every answer is built from one snapshot, scrubbed, and names the
 files the config mentions without saying where they sit.
@@ -9,6 +10,7 @@ files the config mentions without saying where they sit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from agent.reporting.probe_debug import probe_document
 from agent.reporting.probe_page import render_not_found, render_probe_page
 from agent.reporting.status import status_document
 from agent.reporting.status_page import render_page
+from agent.reporting.stream import pieces, resolved
 
 if TYPE_CHECKING:
     from agent.app import App
@@ -37,11 +40,16 @@ def _json(document: Any, status: int = 200) -> web.Response:
     )
 
 
-def _compact(document: Any) -> web.Response:
-    """Without indentation: the history of thousands of probes is mostly numbers."""
-    return web.Response(
-        text=json.dumps(document, separators=(",", ":")), content_type="application/json"
-    )
+async def _streamed(request: web.Request, document: Any) -> web.StreamResponse:
+    """Written a few integrations at a time, yielding to the loop between pieces: at 10,000
+    integrations the status document is megabytes, and the probes are not kept waiting."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    await response.prepare(request)
+    for piece in pieces(document):
+        await response.write(piece.encode())
+        await asyncio.sleep(0)
+    await response.write_eof()
+    return response
 
 
 def parse_refresh(text: str | None) -> float:
@@ -77,11 +85,17 @@ def page_routes(app: App) -> list[web.RouteDef]:
         info = request.match_info
         return info["pattern"], info["integration"], info["probe"]
 
-    async def status(_: web.Request) -> web.Response:
+    async def status(request: web.Request) -> web.StreamResponse:
+        """``pattern`` narrows it to one pattern."""
         snap = app.snapshot()
-        return _json(status_document(snap, app.redactor, paths(snap.plan)))
+        pattern = request.query.get("pattern")
+        unknown = unknown_name(snap.plan, pattern)
+        if unknown is not None:
+            return _json({"error": unknown}, status=404)
+        document = status_document(snap, app.redactor, paths(snap.plan), pattern)
+        return await _streamed(request, document)
 
-    async def history(request: web.Request) -> web.Response:
+    async def history(request: web.Request) -> web.StreamResponse:
         query = request.query
         snap = app.snapshot()
         wanted = (query.get("pattern"), query.get("integration"), query.get("probe"))
@@ -92,7 +106,7 @@ def page_routes(app: App) -> list[web.RouteDef]:
         unknown = unknown_name(snap.plan, *wanted)
         if unknown is not None:
             return _json({"error": unknown}, status=404)
-        return _compact(history_document(snap, *wanted))
+        return await _streamed(request, history_document(snap, *wanted))
 
     async def probe_json(request: web.Request) -> web.Response:
         snap = app.snapshot()
@@ -119,9 +133,14 @@ def page_routes(app: App) -> list[web.RouteDef]:
         except ValueError as exc:
             return web.Response(text=f"{exc}\n", status=400)
         snap = app.snapshot()
-        hider = paths(snap.plan)
-        document = status_document(snap, app.redactor, hider)
-        html = render_page(document, history_document(snap), refresh)
+        pattern = request.query.get("pattern")
+        unknown = unknown_name(snap.plan, pattern)
+        if unknown is not None:
+            return web.Response(
+                text=render_not_found(unknown), status=404, content_type="text/html"
+            )
+        document = resolved(status_document(snap, app.redactor, paths(snap.plan), pattern))
+        html = render_page(document, resolved(history_document(snap, pattern)), refresh)
         return web.Response(text=html, content_type="text/html")
 
     async def assets(request: web.Request) -> web.Response:

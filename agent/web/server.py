@@ -224,8 +224,9 @@ class _Handler(RequestHandler):
         super().__init__(
             listener.manager,
             loop=asyncio.get_running_loop(),
-            # the listener's own deadlines come first; aiohttp's are a backstop
-            keepalive_timeout=limits.idle_timeout + limits.read_header_timeout,
+            # the listener's own deadlines come first; aiohttp's are a backstop, late enough
+            # that a sweep the loop ran late still closes it, and says why
+            keepalive_timeout=2 * limits.idle_timeout + SWEEP_INTERVAL,
             lingering_time=min(2.0, limits.read_header_timeout),
             access_log=None,  # type: ignore[arg-type]  # aiohttp takes None: no access log
         )

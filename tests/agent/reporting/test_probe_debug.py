@@ -17,6 +17,7 @@ from agent.reporting.probe_debug import probe_document
 from agent.reporting.probe_page import render_probe_page
 from agent.reporting.status import status_document
 from agent.reporting.status_page import render_page
+from agent.reporting.stream import resolved
 from agent.results import ConditionOutcome, Reason, Result, StepResult
 from tests.conftest import RunningAgent, StartAgent
 from tests.peers.http_servers import Running
@@ -255,8 +256,8 @@ def test_a_flow_shows_its_steps_and_trace_id_and_an_idle_agent_is_not_ready(
     assert f"<dt>trace id</dt><dd><code>{TRACE}</code></dd>" in page
     assert "<td>pay</td><td></td><td><b>status_mismatch</b> [STATUS] (409) == 201</td>" in page
     assert "<td>validate</td><td>account/service</td><td>passed</td><td>200</td>" in page
-    status = status_document(snap, app.redactor)
-    front = render_page(status, history_document(snap))
+    status = resolved(status_document(snap, app.redactor))
+    front = render_page(status, resolved(history_document(snap)))
     assert (
         '<span class="ready no">not ready</span> <span class="muted">(scheduler not running)'
         in front

@@ -17,6 +17,7 @@ from agent.reporting.history import history_document
 from agent.reporting.paths import plan_paths
 from agent.reporting.status import status_document
 from agent.reporting.status_page import render_page
+from agent.reporting.stream import resolved
 from tests.conftest import RunningAgent, StartAgent
 from tests.peers.http_servers import Running, serve
 from tests.peers.partner import CARD
@@ -123,8 +124,8 @@ def page_now(agent: RunningAgent) -> tuple[dict, dict, str]:
     """The status document, the history and the page of one moment (nothing runs between)."""
     app = agent.app
     snap = app.snapshot()
-    doc = status_document(snap, app.redactor, plan_paths(snap.plan))
-    history = history_document(snap)
+    doc = resolved(status_document(snap, app.redactor, plan_paths(snap.plan)))
+    history = resolved(history_document(snap))
     return doc, history, render_page(doc, history, 5)
 
 
@@ -285,3 +286,24 @@ async def test_refresh_assets_and_a_status_that_stays_small(agent: RunningAgent)
         "uptime",
         "latest",
     }  # the runs themselves are in the history API
+
+
+async def test_one_pattern_of_the_status_api_and_page_and_its_own_summary(
+    agent: RunningAgent,
+) -> None:
+    async with agent.session.get(f"{agent.base}/api/v1/status?pattern=alpha") as response:
+        assert response.status == 200
+        assert response.headers["Transfer-Encoding"] == "chunked"  # written as it is made
+        document = json.loads(await response.text())
+    assert list(document["patterns"]) == ["alpha"]
+    integrations = document["patterns"]["alpha"]["integrations"]
+    assert list(integrations) == ["fine", "warm", "broken", "victim", "noisy"]
+    states = [i["state"] for i in integrations.values()]
+    assert document["summary"] == {s: states.count(s) for s in document["summary"]}
+    assert sum(document["summary"].values()) == 5
+    status, text = await agent.get("/api/v1/status?pattern=omega")
+    assert (status, json.loads(text)) == (404, {"error": "there is no pattern 'omega'"})
+    status, page = await agent.get("/?pattern=zeta")
+    assert status == 200 and "calm" in page and "victim" not in page
+    status, page = await agent.get("/?pattern=omega")
+    assert status == 404 and "there is no pattern" in page
