@@ -16,6 +16,9 @@ GOAL_P99_MS = 50.0
 GOAL_RSS_1K = 60.0
 GOAL_RSS_10K = 150.0
 GOAL_SCRAPE_S = 0.25
+GOAL_PROBE_SERIES = 20 + 2  # the budget of an HTTP probe, and the bench's latency thresholds
+GOAL_INTEGRATION_SERIES = 12
+GOAL_LOOP_LAG_MS = 10.0  # no callback holds the loop longer
 
 
 def _find(
@@ -156,6 +159,24 @@ def _scale_goals(rates: list[Outcome], big: Outcome | None, variant: str) -> lis
         lines.append(
             f"| peak RSS with {targets} integrations{tag} | {max(small):.0f} MiB | "
             f"<= {goal:.0f} MiB | {_verdict(max(small) <= goal)} |"
+        )
+    series = [o for o in rates if "series_per_probe" in o.extra and o.plan.variant == variant]
+    if series:
+        probe = max(o.extra["series_per_probe"] for o in series)
+        own = max(o.extra["series_per_integration"] for o in series)
+        lines.append(
+            f"| series per HTTP probe, per integration of its own{tag} | {probe}, {own} | "
+            f"<= {GOAL_PROBE_SERIES} (20 and 2 for the latency thresholds), "
+            f"<= {GOAL_INTEGRATION_SERIES} | "
+            f"{_verdict(probe <= GOAL_PROBE_SERIES and own <= GOAL_INTEGRATION_SERIES)} |"
+        )
+    if big is not None and big.extra.get("loop_lag", {}).get("observations"):
+        lag = big.extra["loop_lag"]
+        lines.append(
+            f"| event loop lag with {big.plan.targets} integrations{tag} | p99 <= "
+            f"{lag['p99_ms']:.0f} ms, slowest <= {lag['max_ms']:.0f} ms "
+            f"({lag['observations']:.0f} observations) | every wake-up <= "
+            f"{GOAL_LOOP_LAG_MS:.0f} ms late | {_verdict(lag['max_ms'] <= GOAL_LOOP_LAG_MS)} |"
         )
     if big is not None:
         rss = big.peak_rss_mib.get("agent", 0.0)

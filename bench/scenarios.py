@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import peers, pyspy
+from bench import agentmetrics, peers, pyspy
 from bench.accesslog import count_between, missed_runs, percentile, read_hits, schedule_errors
 from bench.configs import agent_yaml
 from bench.procs import Proc, Procs, free_port, rss_mib, wait_http
@@ -172,12 +172,19 @@ def run(plan: Plan, procs: Procs, log: Callable[[str], None]) -> Outcome:
             ]  # fmt: skip
             started.append(procs.start("py-spy", profiler))
         time.sleep(warmup)
+        url = out.extra.get("metrics_url")
+        before = agentmetrics.read(url) if url else None
         edges: list[tuple[float, dict[str, float]]] = []
         for _ in range(plan.windows + 1):
             if edges:
                 time.sleep(max(0.0, edges[0][0] + len(edges) * plan.window - time.time()))
             edges.append((time.time(), {n: p.cpu() for n, p in measured.items()}))
         out.extra["load_after"] = os.getloadavg()[0]
+        if url and before is not None:
+            after = agentmetrics.read(url)
+            out.extra["series_per_probe"] = after.series_per_probe
+            out.extra["series_per_integration"] = after.series_per_integration
+            out.extra["loop_lag"] = agentmetrics.lag_between(before, after)
         for name, proc in measured.items():
             out.peak_rss_mib[name] = proc.peak_rss()
         out.extra["rss_end_mib"] = {name: rss_mib(proc.pid) for name, proc in measured.items()}

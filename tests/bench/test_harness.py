@@ -103,5 +103,10 @@ def test_the_harness_runs_on_a_tiny_n(tmp_path: Path) -> None:
         assert run["non_200"] == 0
     assert runs["agent_stack"]["peak_rss_mib"]["prometheus"] > 0
     assert runs["agent_stack"]["schedule_error_ms"]["p99"] >= 0
+    # what the agent says of itself: its series budget and its loop's lag over the windows
+    agent = runs["agent_stack"]["extra"]
+    assert 10 <= agent["series_per_probe"] <= 22 and 3 <= agent["series_per_integration"] <= 12
+    assert agent["loop_lag"]["observations"] >= 1
+    assert "| series per HTTP probe, per integration of its own |" in text
     assert len(raw["pids"]) >= 5  # nginx twice, the agent, Prometheus, blackbox, load generator
     assert [pid for pid in raw["pids"] if Path(f"/proc/{pid}").exists()] == []  # all stopped
