@@ -316,8 +316,10 @@ class App:
         now = time.time()
         ready, reason = self.ready
         failures: dict[tuple[str, str], int] = {}
+        dropped: dict[tuple[str, str], int] = {}
         for output in self.outputs:
             failures.update(output.failures())
+            dropped.update(output.dropped())
         audit = self.audit
         return Snapshot(
             plan=self.plan,
@@ -333,6 +335,7 @@ class App:
                 scheduler=self.scheduler.stats,
                 loop_lag=self.loop_lag,
                 export_failures=MappingProxyType(failures),
+                export_dropped=MappingProxyType(dropped),
             ),
             taken=now,
             compliance=self.compliance.view(),
