@@ -117,10 +117,16 @@ class App:
 
     @property
     def ready(self) -> tuple[bool, str]:
+        """The agent's own readiness: its schedule, its first round and its audit trail
+        (a trail it cannot write is the agent's fault), never the integrations it watches."""
         if not self.scheduler.running:
             return False, "scheduler not running"
         if self._first_round:
             return False, f"first round: {len(self._first_round)} probes have not run yet"
+        audit = self.audit
+        problem = audit.problem() if audit is not None else None
+        if problem is not None:
+            return False, problem
         return True, "ready"
 
     async def start(self) -> None:
