@@ -78,6 +78,7 @@ class App:
         self.last_reload_success = time.time()
         self._first_round = set(self.plan.probes)
         self._reload_lock = asyncio.Lock()
+        self._next_reload: asyncio.Future[ReloadOutcome] | None = None
         self._on_stop: list[Callable[[], object]] = []
         # more to re-read on every reload (the listener's web config); each returns problems
         self.reload_hooks: list[Callable[[], Sequence[str]]] = []
@@ -246,7 +247,22 @@ class App:
 
     async def reload(self) -> ReloadOutcome:
         """Reload the config, then what the hooks re-read; a part that is broken keeps its
-        running self, and any problem fails the reload."""
+        running self, and any problem fails the reload.
+
+        Requests that arrive while a reload runs share the next one, which reads the files
+        after all of them: twenty SIGHUPs in a second cost two reloads, not twenty, and each
+        caller still hears of a reload that saw the files as they were when it asked.
+        """
+        if self._next_reload is None:
+            self._next_reload = asyncio.ensure_future(self._reload_after_current())
+        return await asyncio.shield(self._next_reload)
+
+    async def _reload_after_current(self) -> ReloadOutcome:
+        async with self._reload_lock:  # the reload running now, if any, ends first
+            self._next_reload = None  # from here on a request needs a reload after this one
+            return await self._reload_once()
+
+    async def _reload_once(self) -> ReloadOutcome:
         outcome = await self._reload_plan()
         problems = tuple(problem for hook in self.reload_hooks for problem in hook())
         if not problems:
@@ -255,49 +271,52 @@ class App:
         return ReloadOutcome(False, outcome.errors + problems, outcome.report)
 
     async def _reload_plan(self) -> ReloadOutcome:
-        """Build the whole new plan, then swap; a broken config keeps the running plan."""
-        async with self._reload_lock:
-            try:
-                new = load_plan(self.config_path)
-            except ConfigError as error:
-                self.reload_successful = False
-                for problem in error.problems:
-                    log.error("reload failed, keeping the running config: %s", problem)
-                source, count = str(self.config_path), len(error.problems)
-                each(self.outputs, lambda o: o.on_reload_failed(source, count), "a reload")
-                return ReloadOutcome(False, tuple(str(p) for p in error.problems))
-            old, self.plan = self.plan, new
-            self.redactor = Redactor(new.secrets)
-            report = self.scheduler.sync(old.probes, new.probes)
-            for probe_id in report.removed + report.changed:
-                self.store.forget(probe_id)
-                self.tracker.forget_probe(probe_id)
-                self._first_round.discard(probe_id)
-            now = time.time()
-            transitions = self.tracker.set_plan(new, now)
-            changes = self.compliance.set_plan(new, now)
-            await self._reload_outputs(old, new)
-            self._changed(transitions, changes)
-            if self.tune_gc:
-                gc.unfreeze()  # let the old plan go
-                _freeze_long_lived()
-            if new.agent.listen != old.agent.listen and self.listen_override is None:
-                log.warning(
-                    "agent.listen changed to %s: takes effect after a restart", new.agent.listen
-                )
-            if new.agent.concurrency != old.agent.concurrency:
-                log.warning("agent.concurrency changed: takes effect after a restart")
-            self.reload_successful = True
-            self.last_reload_success = time.time()
-            log.info(
-                "reloaded %s: %d added, %d removed, %d changed, %d kept",
-                self.config_path,
-                len(report.added),
-                len(report.removed),
-                len(report.changed),
-                report.kept,
+        """Build the whole new plan, then swap; a broken config keeps the running plan.
+
+        The file is read and the plan built in a worker thread: for thousands of
+        integrations that takes a good part of a second, which the event loop (probe runs,
+        /healthz) must not wait out in one piece."""
+        try:
+            new = await asyncio.to_thread(load_plan, self.config_path)
+        except ConfigError as error:
+            self.reload_successful = False
+            for problem in error.problems:
+                log.error("reload failed, keeping the running config: %s", problem)
+            source, count = str(self.config_path), len(error.problems)
+            each(self.outputs, lambda o: o.on_reload_failed(source, count), "a reload")
+            return ReloadOutcome(False, tuple(str(p) for p in error.problems))
+        old, self.plan = self.plan, new
+        self.redactor = Redactor(new.secrets)
+        report = self.scheduler.sync(old.probes, new.probes)
+        for probe_id in report.removed + report.changed:
+            self.store.forget(probe_id)
+            self.tracker.forget_probe(probe_id)
+            self._first_round.discard(probe_id)
+        now = time.time()
+        transitions = self.tracker.set_plan(new, now)
+        changes = self.compliance.set_plan(new, now)
+        await self._reload_outputs(old, new)
+        self._changed(transitions, changes)
+        if self.tune_gc:
+            gc.unfreeze()  # let the old plan go
+            _freeze_long_lived()
+        if new.agent.listen != old.agent.listen and self.listen_override is None:
+            log.warning(
+                "agent.listen changed to %s: takes effect after a restart", new.agent.listen
             )
-            return ReloadOutcome(True, report=report)
+        if new.agent.concurrency != old.agent.concurrency:
+            log.warning("agent.concurrency changed: takes effect after a restart")
+        self.reload_successful = True
+        self.last_reload_success = time.time()
+        log.info(
+            "reloaded %s: %d added, %d removed, %d changed, %d kept",
+            self.config_path,
+            len(report.added),
+            len(report.removed),
+            len(report.changed),
+            report.kept,
+        )
+        return ReloadOutcome(True, report=report)
 
     async def _reload_outputs(self, old: Plan, new: Plan) -> None:
         """An output whose config changed is built anew; the others adopt the new plan."""
