@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,9 @@ def agent_routes(app: App) -> list[web.RouteDef]:
 
     async def status(_: web.Request) -> web.Response:
         document = status_document(app.snapshot(), app.redactor)
+        # the agent's own asyncio tasks: a number that keeps growing is a leak (the soak
+        # watches it); not a metric, so as not to spend a series on it
+        document["agent"]["tasks"] = len(asyncio.all_tasks())
         return web.Response(text=json.dumps(document, indent=1), content_type="application/json")
 
     async def page(_: web.Request) -> web.Response:
