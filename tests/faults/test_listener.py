@@ -20,6 +20,7 @@ from tests.agent.web.conftest import HOST, agent_config, agent_process, exchange
 from tests.conftest import StartAgent
 from tests.dashboards.stack import free_port
 from tests.faults.conftest import crashes
+from tests.peers.hostile import idle_client, slow_client
 from tests.peers.http_servers import static_site
 
 
@@ -36,42 +37,6 @@ IDLE_CLIENTS = 1000
 SLOW_CLIENTS = 200
 ABUSE_SECONDS = 14.0  # nearly three read-header timeouts
 OPEN_FILES = 256
-
-
-async def idle_client(port: int, until: float, closed: list[int]) -> None:
-    """Connects and says nothing; connects again whenever the agent closes it."""
-    while time.monotonic() < until:
-        try:
-            async with asyncio.timeout(max(0.1, until - time.monotonic())):
-                reader, writer = await asyncio.open_connection(HOST, port)
-                try:
-                    await reader.read()
-                    closed[0] += 1
-                finally:
-                    writer.close()
-        except (TimeoutError, OSError):
-            await asyncio.sleep(0.05)
-
-
-async def slow_client(port: int, until: float, closed: list[int]) -> None:
-    """Sends a request's headers a line every half second and never finishes them."""
-    while time.monotonic() < until:
-        try:
-            async with asyncio.timeout(max(0.1, until - time.monotonic())):
-                reader, writer = await asyncio.open_connection(HOST, port)
-                try:
-                    writer.write(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n")
-                    while not reader.at_eof():
-                        await asyncio.sleep(0.5)
-                        writer.write(b"X-Slow: still-coming\r\n")
-                        await writer.drain()
-                except ConnectionError:
-                    pass
-                finally:
-                    writer.close()
-                closed[0] += 1
-        except (TimeoutError, OSError):
-            await asyncio.sleep(0.05)
 
 
 def integration(base: str) -> dict[str, object]:

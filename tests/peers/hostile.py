@@ -6,6 +6,7 @@ read), ``answer_with`` replies (``gzip_bomb``, ``truncated``, ``bad_status``). S
 ``tarpit`` (a listener whose backlog is full: connecting never completes), ``hanging_grpc``
 (gRPC that accepts the call and never answers), ``metrics_forever`` (a Prometheus endpoint
 that streams samples without end). ``commands`` writes Nagios plugins that misbehave.
+Clients for the agent's own listener: ``idle_client`` and ``slow_client``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import functools
 import socket
 import struct
+import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2_grpc
 
 MiB = 1 << 20
+HOST = "127.0.0.1"
 
 
 @contextlib.contextmanager
@@ -151,3 +154,42 @@ def commands(directory: Path) -> dict[str, Path]:
         path.chmod(0o755)
         paths[name] = path
     return paths
+
+
+# --- clients of the agent's listener -------------------------------------------------------
+
+
+async def idle_client(port: int, until: float, closed: list[int], host: str = HOST) -> None:
+    """Connects and says nothing; connects again whenever the agent closes it."""
+    while time.monotonic() < until:
+        try:
+            async with asyncio.timeout(max(0.1, until - time.monotonic())):
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    await reader.read()
+                    closed[0] += 1
+                finally:
+                    writer.close()
+        except (TimeoutError, OSError):
+            await asyncio.sleep(0.05)
+
+
+async def slow_client(port: int, until: float, closed: list[int], host: str = HOST) -> None:
+    """Sends a request's headers a line every half second and never finishes them."""
+    while time.monotonic() < until:
+        try:
+            async with asyncio.timeout(max(0.1, until - time.monotonic())):
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    writer.write(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n")
+                    while not reader.at_eof():
+                        await asyncio.sleep(0.5)
+                        writer.write(b"X-Slow: still-coming\r\n")
+                        await writer.drain()
+                except ConnectionError:
+                    pass
+                finally:
+                    writer.close()
+                closed[0] += 1
+        except (TimeoutError, OSError):
+            await asyncio.sleep(0.05)
