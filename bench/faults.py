@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "results": results,
         }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
     args.out.write_text(faults_report.markdown(raw))
     if not args.no_readme:

@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "verdict": judge(result["rows"], warmup),
     }
     out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(out.with_suffix(".csv"), result["rows"])
     plot(out.with_suffix(".png"), result["rows"], warmup)
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
