@@ -78,6 +78,7 @@ class App:
         self.last_reload_success = time.time()
         self._first_round = set(self.plan.probes)
         self._reload_lock = asyncio.Lock()
+        self._next_reload: asyncio.Future[ReloadOutcome] | None = None
         self._on_stop: list[Callable[[], object]] = []
         # more to re-read on every reload (the listener's web config); each returns problems
         self.reload_hooks: list[Callable[[], Sequence[str]]] = []
@@ -117,10 +118,16 @@ class App:
 
     @property
     def ready(self) -> tuple[bool, str]:
+        """The agent's own readiness: its schedule, its first round and its audit trail
+        (a trail it cannot write is the agent's fault), never the integrations it watches."""
         if not self.scheduler.running:
             return False, "scheduler not running"
         if self._first_round:
             return False, f"first round: {len(self._first_round)} probes have not run yet"
+        audit = self.audit
+        problem = audit.problem() if audit is not None else None
+        if problem is not None:
+            return False, problem
         return True, "ready"
 
     async def start(self) -> None:
@@ -240,7 +247,22 @@ class App:
 
     async def reload(self) -> ReloadOutcome:
         """Reload the config, then what the hooks re-read; a part that is broken keeps its
-        running self, and any problem fails the reload."""
+        running self, and any problem fails the reload.
+
+        Requests that arrive while a reload runs share the next one, which reads the files
+        after all of them: twenty SIGHUPs in a second cost two reloads, not twenty, and each
+        caller still hears of a reload that saw the files as they were when it asked.
+        """
+        if self._next_reload is None:
+            self._next_reload = asyncio.ensure_future(self._reload_after_current())
+        return await asyncio.shield(self._next_reload)
+
+    async def _reload_after_current(self) -> ReloadOutcome:
+        async with self._reload_lock:  # the reload running now, if any, ends first
+            self._next_reload = None  # from here on a request needs a reload after this one
+            return await self._reload_once()
+
+    async def _reload_once(self) -> ReloadOutcome:
         outcome = await self._reload_plan()
         problems = tuple(problem for hook in self.reload_hooks for problem in hook())
         if not problems:
@@ -249,50 +271,52 @@ class App:
         return ReloadOutcome(False, outcome.errors + problems, outcome.report)
 
     async def _reload_plan(self) -> ReloadOutcome:
-        """Build the whole new plan, then swap; a broken config keeps the running plan."""
-        async with self._reload_lock:
-            try:
-                # in a thread: at 10,000 integrations reading and planning take a second
-                new = await asyncio.to_thread(load_plan, self.config_path)
-            except ConfigError as error:
-                self.reload_successful = False
-                for problem in error.problems:
-                    log.error("reload failed, keeping the running config: %s", problem)
-                source, count = str(self.config_path), len(error.problems)
-                each(self.outputs, lambda o: o.on_reload_failed(source, count), "a reload")
-                return ReloadOutcome(False, tuple(str(p) for p in error.problems))
-            old, self.plan = self.plan, new
-            self.redactor = Redactor(new.secrets)
-            report = self.scheduler.sync(old.probes, new.probes)
-            self.store.keep_runs(new.agent.history)
-            for probe_id in report.removed + report.changed:
-                self.store.forget(probe_id)
-                self.tracker.forget_probe(probe_id)
-                self._first_round.discard(probe_id)
-            now = time.time()
-            transitions = self.tracker.set_plan(new, now)
-            changes = self.compliance.set_plan(new, now)
-            await self._reload_outputs(old, new)
-            self._changed(transitions, changes)
-            if self.tune_gc:
-                _freeze_long_lived(young=True)  # the old plan goes with its last reference
-            if new.agent.listen != old.agent.listen and self.listen_override is None:
-                log.warning(
-                    "agent.listen changed to %s: takes effect after a restart", new.agent.listen
-                )
-            if new.agent.concurrency != old.agent.concurrency:
-                log.warning("agent.concurrency changed: takes effect after a restart")
-            self.reload_successful = True
-            self.last_reload_success = time.time()
-            log.info(
-                "reloaded %s: %d added, %d removed, %d changed, %d kept",
-                self.config_path,
-                len(report.added),
-                len(report.removed),
-                len(report.changed),
-                report.kept,
+        """Build the whole new plan, then swap; a broken config keeps the running plan.
+
+        The file is read and the plan built in a worker thread: for thousands of
+        integrations that takes a good part of a second, which the event loop (probe runs,
+        /healthz) must not wait out in one piece."""
+        try:
+            new = await asyncio.to_thread(load_plan, self.config_path)
+        except ConfigError as error:
+            self.reload_successful = False
+            for problem in error.problems:
+                log.error("reload failed, keeping the running config: %s", problem)
+            source, count = str(self.config_path), len(error.problems)
+            each(self.outputs, lambda o: o.on_reload_failed(source, count), "a reload")
+            return ReloadOutcome(False, tuple(str(p) for p in error.problems))
+        old, self.plan = self.plan, new
+        self.redactor = Redactor(new.secrets)
+        report = self.scheduler.sync(old.probes, new.probes)
+        self.store.keep_runs(new.agent.history)
+        for probe_id in report.removed + report.changed:
+            self.store.forget(probe_id)
+            self.tracker.forget_probe(probe_id)
+            self._first_round.discard(probe_id)
+        now = time.time()
+        transitions = self.tracker.set_plan(new, now)
+        changes = self.compliance.set_plan(new, now)
+        await self._reload_outputs(old, new)
+        self._changed(transitions, changes)
+        if self.tune_gc:
+            _freeze_long_lived(young=True)  # the old plan goes with its last reference
+        if new.agent.listen != old.agent.listen and self.listen_override is None:
+            log.warning(
+                "agent.listen changed to %s: takes effect after a restart", new.agent.listen
             )
-            return ReloadOutcome(True, report=report)
+        if new.agent.concurrency != old.agent.concurrency:
+            log.warning("agent.concurrency changed: takes effect after a restart")
+        self.reload_successful = True
+        self.last_reload_success = time.time()
+        log.info(
+            "reloaded %s: %d added, %d removed, %d changed, %d kept",
+            self.config_path,
+            len(report.added),
+            len(report.removed),
+            len(report.changed),
+            report.kept,
+        )
+        return ReloadOutcome(True, report=report)
 
     async def _reload_outputs(self, old: Plan, new: Plan) -> None:
         """An output whose config changed is built anew; the others adopt the new plan."""
@@ -317,8 +341,10 @@ class App:
         now = time.time()
         ready, reason = self.ready
         failures: dict[tuple[str, str], int] = {}
+        dropped: dict[tuple[str, str], int] = {}
         for output in self.outputs:
             failures.update(output.failures())
+            dropped.update(output.dropped())
         audit = self.audit
         return Snapshot(
             plan=self.plan,
@@ -334,6 +360,7 @@ class App:
                 scheduler=self.scheduler.stats,
                 loop_lag=self.loop_lag,
                 export_failures=MappingProxyType(failures),
+                export_dropped=MappingProxyType(dropped),
             ),
             taken=now,
             compliance=self.compliance.view(),

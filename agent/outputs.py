@@ -89,6 +89,10 @@ class Output(Protocol):
         """What this output failed to deliver since it started, by (exporter, signal)."""
         ...
 
+    def dropped(self) -> Mapping[tuple[str, str], int]:
+        """Items it dropped before delivering them (a full queue), by (exporter, signal)."""
+        ...
+
 
 class BaseOutput:
     """No-op defaults, so an output writes only the methods it cares about."""
@@ -117,6 +121,9 @@ class BaseOutput:
         return None
 
     def failures(self) -> Mapping[tuple[str, str], int]:
+        return {}
+
+    def dropped(self) -> Mapping[tuple[str, str], int]:
         return {}
 
 

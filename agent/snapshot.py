@@ -30,6 +30,10 @@ class AgentHealth:
     export_failures: Mapping[tuple[str, str], int] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # items dropped before export (a full queue) by (exporter, signal), e.g. ("otlp", "traces")
+    export_dropped: Mapping[tuple[str, str], int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 @dataclass(frozen=True, slots=True)

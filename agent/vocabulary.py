@@ -241,7 +241,14 @@ RELOAD_SUCCESS_TIME = Family(
 EXPORT_FAILURES = Family(
     "oversight_export_failures",
     "counter",
-    "Exports that failed or were dropped, by exporter and signal (otlp: metrics, traces).",
+    "Exports that failed, or fell due while an earlier one was still waiting, by exporter and "
+    "signal (otlp: metrics, traces).",
+    ("exporter", "signal"),
+)
+EXPORT_DROPPED = Family(
+    "oversight_export_dropped",
+    "counter",
+    "Items dropped before export because the exporter's queue was full (otlp: spans).",
     ("exporter", "signal"),
 )
 AGENT_READY = Family(

@@ -19,7 +19,9 @@ HEADER = """
     capacity is what each sidecar sees beside it, so every alert is per agent.
 
     Forecast: OversightCapacityForecast fires when predict_linear over the last hour (`[1h]`)
-    reaches the limit (1) within the horizon, ${hours} hours (`${hours} * 3600`). To warn earlier,
+    reaches the limit (1) within the horizon, ${hours} hours (`${hours} * 3600`), once the
+    resource has 30 minutes of history (`offset 30m`): a fresh Prometheus, or a resource just
+    seen, has too few samples for a trend. To warn earlier,
     generate the rules with a longer horizon, e.g. 12 hours: --forecast-horizon 12. A longer
     window (`[6h]`, in alerts/capacity.py) steadies the trend for slow leaks.
     cpu is left out (a rate, not something that fills up), as are credentials (their expiry is
@@ -41,10 +43,14 @@ UTILISATION_OVER = """
     )
 """
 
+# A trend needs history: half its window (30m) must be there, or a fresh Prometheus (or a
+# resource first seen) extrapolates its first minutes' noise over hours.
 FORECAST = """
     (
         predict_linear(oversight_capacity_utilisation_ratio{resource!~"cpu|cpu:.*|credential:.*|quota:.*"}[1h], ${hours} * 3600)
       >= 1
+    and
+        oversight_capacity_utilisation_ratio offset 30m
     )
 """
 

@@ -12,14 +12,18 @@ HEADER = """
     integration's oversight_integration_slo_objective_ratio{slo="availability"}. Needs
     alerts/rules/recording.yml.
 
-      window (long/short)  burn rate  for   level
-      1h / 5m              14.4x      2m    page-level: severity by criticality (critical -> page,
-      6h / 30m             6x         15m     high -> critical, medium -> warning, low -> info)
-      1d / 2h              3x         1h    ticket: severity info
-      3d / 6h              1x         3h    ticket: severity info
+      window (long/short)  burn rate  for   history  level
+      1h / 5m              14.4x      2m    15m      page-level: severity by criticality (critical
+      6h / 30m             6x         15m   90m        -> page, high -> critical, medium ->
+                                                       warning, low -> info)
+      1d / 2h              3x         1h    6h       ticket: severity info
+      3d / 6h              1x         3h    18h      ticket: severity info
 
     Both windows must burn: the long one proves the budget really went, the short one that it is
-    still going (the alert resolves soon after the errors stop). Internal integrations alert per
+    still going (the alert resolves soon after the errors stop). The long window proves nothing
+    while it is mostly empty, so each alert also needs a quarter of its long window of history
+    (the agent's runs counter seen that long ago): a fresh Prometheus, or a new integration, does
+    not page on the failures of its first minutes. Outages page through the down alerts. Internal integrations alert per
     agent; an external partner alerts when a quorum of its agents (as for the down alert) burns
     on both windows. Value: the long-window burn rate (internal) or the number of agents (external).
     An integration impacted by a down dependency within the short window gets that dependency as
@@ -35,13 +39,14 @@ class Burn:
     for_: str
     page_level: bool  # severity by criticality; else a ticket (info)
     budget_days: int  # how long a 30-day budget lasts at this rate
+    history: str  # how long the integration must have been seen: a quarter of the long window
 
 
 BURNS = (
-    Burn("1h", "5m", "14.4", "2m", True, 2),
-    Burn("6h", "30m", "6", "15m", True, 5),
-    Burn("1d", "2h", "3", "1h", False, 10),
-    Burn("3d", "6h", "1", "3h", False, 30),
+    Burn("1h", "5m", "14.4", "2m", True, 2, "15m"),
+    Burn("6h", "30m", "6", "15m", True, 5, "90m"),
+    Burn("1d", "2h", "3", "1h", False, 10, "6h"),
+    Burn("3d", "6h", "1", "3h", False, 30, "18h"),
 )
 
 # Severity by criticality, as for the down alert: critical -> page, high -> critical, ...
@@ -60,12 +65,16 @@ BURNING = """
             integration:oversight_error_budget:burn_rate${long}{scope="internal"} > ${rate}
           and
             integration:oversight_error_budget:burn_rate${short}{scope="internal"} > ${rate}
+          and on (agent, pattern, integration)
+            oversight_probe_runs_total offset ${history}
         )
       or
           count by (pattern, integration, scope) (
               integration:oversight_error_budget:burn_rate${long}{scope="external"} > ${rate}
             and
               integration:oversight_error_budget:burn_rate${short}{scope="external"} > ${rate}
+            and on (agent, pattern, integration)
+              oversight_probe_runs_total offset ${history}
           )
         >= on (pattern, integration, scope)
           pattern_integration:oversight_agents:quorum
@@ -88,7 +97,7 @@ def build(p: Params) -> RuleFile:
     rules = tuple(
         alert(
             "OversightErrorBudgetBurn",
-            fill(BURNING, long=burn.long, short=burn.short, rate=burn.rate),
+            fill(BURNING, long=burn.long, short=burn.short, rate=burn.rate, history=burn.history),
             for_=burn.for_,
             labels={
                 "severity": BY_CRITICALITY if burn.page_level else "info",

@@ -1,8 +1,9 @@
 """``python -m bench``: the agent side by side with blackbox_exporter; writes bench/RESULTS.md.
 
 Full run (about 20 minutes): ``make bench`` or ``python -m bench``. Smoke run: ``--quick``
-(about 5 minutes). Runs as root installs missing peers with apt-get; every process started
-is stopped on the way out, whatever happens.
+(about 5 minutes). Reliability instead: ``python -m bench faults`` (bench/FAULTS.md, about 10
+minutes) and ``python -m bench soak`` (bench/SOAK.md, 30 minutes). Runs as root installs
+missing peers with apt-get; every process started is stopped on the way out, whatever happens.
 """
 
 from __future__ import annotations
@@ -176,6 +177,15 @@ def _profile(suite: Suite, procs: Procs, workdir: Path) -> dict[str, Any] | None
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["faults"]:  # hostile targets, clients and outages: bench/FAULTS.md
+        from bench import faults
+
+        return faults.main(argv[1:])
+    if argv[:1] == ["soak"]:  # 30 minutes of the hostile mix: bench/SOAK.md
+        from bench import soak
+
+        return soak.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the test's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,3 +75,21 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def lost_runs(hits: list[Hit], interval: float, start: float, end: float) -> int:
+    """Runs missing between each target's hits in [start, end): a gap of more than one and a
+    half intervals lost ``round(gap / interval) - 1`` runs. Exact where ``missed_runs`` is a
+    count against the window's length (off by one at its edges); a target never seen in the
+    window does not count here."""
+    per_target: dict[int, list[float]] = defaultdict(list)
+    for hit in hits:
+        if start - interval <= hit.at < end + interval:
+            per_target[hit.target].append(hit.at)
+    lost = 0
+    for times in per_target.values():
+        times.sort()
+        for a, b in itertools.pairwise(times):
+            if b > start and a < end and b - a > 1.5 * interval:
+                lost += round((b - a) / interval) - 1
+    return lost

@@ -63,6 +63,18 @@ class AuditTrail(BaseOutput):
             stats.write_failures,
             self.log.pending,
             stats.last_success,
+            self.log.failing_since,
+            self.log.error,
+        )
+
+    def problem(self) -> str | None:
+        """Why the trail is not being written, for readiness; None while it is."""
+        since = self.log.failing_since
+        if since is None:
+            return None
+        return (
+            f"audit trail not written for {time.time() - since:.0f}s ({self.log.error}); "
+            f"{self.log.pending} events wait and are written when it can be"
         )
 
     def emit(self, type: str, subject: str, **details: Any) -> None:

@@ -42,6 +42,8 @@ class AuditSnapshot:
     write_failures: int
     pending: int  # queued, not yet written
     last_success: float  # unix seconds of the last good write, 0 before the first
+    failing_since: float | None = None  # unix seconds of the first failed write of an outage
+    error: str = ""  # why the last write failed, without the path
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class AuditLog:
         self._lock = asyncio.Lock()
         self._seq, self._prev = 0, GENESIS
         self._failing_since: float | None = None
+        self.error = ""  # why the last write failed (the OS's words), "" while writes succeed
 
     def open(self) -> None:
         """Check the file can be written and pick the chain up where it ended."""
@@ -105,6 +108,11 @@ class AuditLog:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def failing_since(self) -> float | None:
+        """When the writes began to fail (unix seconds); None while they succeed."""
+        return self._failing_since
+
     async def flush(self) -> bool:
         """Write what is queued; True when nothing is left behind."""
         async with self._lock:
@@ -125,6 +133,7 @@ class AuditLog:
             except OSError as exc:
                 self.stats.write_failures += 1
                 self.stats.dropped += dropped
+                self.error = exc.strerror or type(exc).__name__
                 if self._failing_since is None:
                     self._failing_since = time.time()
                     log.error("cannot write the audit log %s: %s; will retry", self.path, exc)
@@ -133,6 +142,7 @@ class AuditLog:
                 self._pending.popleft()
             self._seq, self._prev = seq, prev
             self.stats.last_success = time.time()
+            self.error = ""
             if self._failing_since is not None:
                 log.warning(
                     "audit log writable again after %.0fs", time.time() - self._failing_since

@@ -29,7 +29,7 @@ _CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
 
 async def probe(config: GrpcProbe, ctx: ProbeContext) -> None:
     ctx.secrets.update(v for v in config.metadata.values() if v)  # a server may echo them
-    async with _channel(config) as channel:
+    async with _channel(config, ctx.remaining()) as channel:
         with ctx.phase("connect"):
             state = channel.get_state(try_to_connect=True)
             while state not in (
@@ -57,8 +57,12 @@ async def probe(config: GrpcProbe, ctx: ProbeContext) -> None:
     ctx.facts["SERVING_STATUS"] = _SERVING.get(response.status, "UNKNOWN")
 
 
-def _channel(config: GrpcProbe) -> grpc.aio.Channel:
+def _channel(config: GrpcProbe, seconds: float) -> grpc.aio.Channel:
+    """A channel whose connection attempt (TCP, TLS and the HTTP/2 handshake) gives up within
+    ``seconds``: closing a channel does not end an attempt in progress, which otherwise holds
+    its socket for gRPC's 20 s minimum connect timeout after the run has ended."""
     options: list[tuple[str, str | int]] = list(_CHANNEL_OPTIONS)
+    options.append(("grpc.min_reconnect_backoff_ms", max(100, int(seconds * 1000))))
     if config.authority:
         options.append(("grpc.default_authority", config.authority))
     if not config.tls:

@@ -93,6 +93,9 @@ def page_routes(app: App) -> list[web.RouteDef]:
         if unknown is not None:
             return _json({"error": unknown}, status=404)
         document = status_document(snap, app.redactor, paths(snap.plan), pattern)
+        # the agent's own asyncio tasks: a number that keeps growing is a leak (the soak
+        # watches it); not a metric, so as not to spend a series on it
+        document["agent"]["tasks"] = len(asyncio.all_tasks())
         return await _streamed(request, document)
 
     async def history(request: web.Request) -> web.StreamResponse:

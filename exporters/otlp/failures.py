@@ -5,6 +5,13 @@ every failed attempt; neither tells an operator how much was lost. Every export 
 through ``ExportFailures.run``, which counts each failed or refused export
 (``oversight_export_failures_total{exporter,signal}``), logs the first failure of an outage,
 a reminder at most once a minute while it lasts, and the recovery.
+
+Counted per attempted export, not per completed one: a collector that accepts and never
+answers holds an export for its whole timeout (with the SDK's retries, 10 s and more), while
+exports fall due every interval. Each export that falls due while the one before is still
+waiting could not be attempted and counts as failed as soon as it is due, so a black-holed
+collector shows within one export interval. Spans the batch queue had no room for are counted
+apart, as drops (``oversight_export_dropped_total``).
 """
 
 from __future__ import annotations
@@ -52,17 +59,45 @@ class ExportFailures:
         self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], int] = {}
+        self._dropped: dict[tuple[str, str], int] = {}
+        self._every: dict[str, float] = {}  # signal -> seconds between two exports due
+        self._running: dict[str, float] = {}  # signal -> when its export in flight began
         self._streaks: dict[str, _Streak] = {}
         self._deadline: float | None = None
 
-    def track(self, signal: str) -> None:
-        """Show the signal's counter at 0 from the start, so rate() works from the first scrape."""
+    def track(self, signal: str, every: float | None = None) -> None:
+        """Show the signal's counter at 0 from the start, so rate() works from the first
+        scrape; ``every``: seconds between two exports due (each one due while an export is
+        still waiting counts as failed)."""
         with self._lock:
             self._counts.setdefault((self.exporter, signal), 0)
+            if every:
+                self._every[signal] = every
 
     def counts(self) -> dict[tuple[str, str], int]:
+        """Failed exports, and those due while an earlier one was still waiting, so far."""
+        now = self._clock()
         with self._lock:
-            return dict(self._counts)
+            counts = dict(self._counts)
+            for signal, began in self._running.items():
+                key = (self.exporter, signal)
+                counts[key] = counts.get(key, 0) + self._overdue(signal, now - began)
+            return counts
+
+    def drop(self, signal: str, count: int = 1) -> None:
+        """``count`` items of ``signal`` dropped before export (a full queue)."""
+        with self._lock:
+            key = (self.exporter, signal)
+            self._dropped[key] = self._dropped.get(key, 0) + count
+
+    def dropped(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._dropped)
+
+    def _overdue(self, signal: str, seconds: float) -> int:
+        """Exports that fell due while one waited ``seconds``: none could be attempted."""
+        every = self._every.get(signal)
+        return int(seconds // every) if every else 0
 
     def close_at(self, deadline: float) -> None:
         self._deadline = deadline
@@ -83,17 +118,33 @@ class ExportFailures:
         if self._deadline is not None and signal in self._streaks:
             self._failed(signal, where, "shutting down and the collector is not answering")
             return False
+        began = self._clock()
+        with self._lock:
+            self._running.setdefault(signal, began)
         try:
             ok = export()
         except Exception as exc:  # an exporter's bug must not stop the worker thread
             log.debug("OTLP %s export raised", signal, exc_info=True)
-            self._failed(signal, where, f"{type(exc).__name__}: {exc}")
-            return False
+            ok, why = False, f"{type(exc).__name__}: {exc}"
+        else:
+            why = "the exporter reported failure"
+        finally:
+            self._settle(signal, began)
         if ok:
             self._succeeded(signal, where)
         else:
-            self._failed(signal, where, "the exporter reported failure")
+            self._failed(signal, where, why)
         return ok
+
+    def _settle(self, signal: str, began: float) -> None:
+        """The export is over: the exports that fell due meanwhile stay counted as failed."""
+        with self._lock:
+            if self._running.get(signal) == began:
+                del self._running[signal]
+            overdue = self._overdue(signal, self._clock() - began)
+            if overdue:
+                key = (self.exporter, signal)
+                self._counts[key] = self._counts.get(key, 0) + overdue
 
     def _failed(self, signal: str, where: str, why: str) -> None:
         now = self._clock()

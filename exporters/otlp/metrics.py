@@ -12,10 +12,12 @@ asynchronous histogram, and a synchronous one gives a correct OTLP histogram (cu
 with its start time, min, max and bucket counts over DURATION_BUCKETS) that also carries
 exemplars, because each value is recorded in the context of its run's span.
 
-Collection runs on the event loop, where the store is consistent without locks (the SDK's
-periodic reader would call the callbacks from its own thread); the network export runs in one
-worker thread fed through a one-slot mailbox. Temporality is cumulative, so a batch replaced
-in the mailbox before it was sent loses nothing: the next one carries the same totals.
+Reading the snapshot runs on the event loop, where the store is consistent without locks: the
+mirror turns the Prometheus view into observations there. The SDK's collection (every callback,
+every aggregation: the better part of a second at a thousand integrations) and the network
+export run in one worker thread, told through a one-slot mailbox that a collection is due; the
+callbacks only read what the loop prepared. Temporality is cumulative, so a collection that
+falls due while an export still waits loses nothing: the next one carries the same totals.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class LoopReader(MetricReader):
         self._timeout_millis = timeout * 1000
         self._ready = threading.Condition()
         self._pending: MetricsData | None = None
+        self._due = False  # a collection was asked for and not made yet
         self._closed = False
         self._abort_lock = threading.Lock()
         self._aborted = False
@@ -90,23 +93,38 @@ class LoopReader(MetricReader):
         """Batches waiting to be sent: 0 or 1, whatever the collector does."""
         return 0 if self._pending is None else 1
 
+    def request(self) -> None:
+        """A collection is due: the worker makes it (and exports it) as soon as it is free.
+        Called on the loop once the mirror holds this round's observations."""
+        with self._ready:
+            if not self._closed:
+                self._due = True
+                self._ready.notify()
+
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> None:
         with self._ready:
-            if self._closed:
-                return
             self._pending = metrics_data  # replaces an unsent batch: totals are cumulative
             self._ready.notify()
 
     def _work(self) -> None:
         while True:
             with self._ready:
-                while self._pending is None and not self._closed:
+                while not self._due and self._pending is None and not self._closed:
                     self._ready.wait()
+                due, self._due = self._due, False
+                if not due and self._pending is None:
+                    return  # closed and drained
+            if due:
+                try:
+                    self.collect()  # the SDK's callbacks read what the loop prepared
+                except Exception:
+                    log.exception("OTLP metrics collection failed; trying again next interval")
+            with self._ready:
                 data, self._pending = self._pending, None
             if data is None:
-                return  # closed and drained
+                continue
             self._failures.run(
                 "metrics",
                 self._where,
@@ -208,9 +226,9 @@ class OtelMetrics:
         )
 
     def collect(self) -> None:
-        """Observe the snapshot and hand the batch to the worker; call on the event loop."""
+        """Observe the snapshot and have the worker collect and export it; call on the loop."""
         self.mirror.refresh()
-        self.reader.collect()
+        self.reader.request()
 
     def record(
         self, seconds: float, attributes: Mapping[str, str], context: Context | None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -104,7 +105,7 @@ class OtlpOutput(BaseOutput):
                 target.timeout,
                 SnapshotCollector(self._snapshot).collect,
             )
-            self.exports.track("metrics")
+            self.exports.track("metrics", settings.metric_interval)
             log.info("OTLP metrics to %s every %gs", target.display, settings.metric_interval)
         if settings.traces is not None:
             target = settings.traces
@@ -119,7 +120,8 @@ class OtlpOutput(BaseOutput):
                 propagate=settings.propagate,
                 scrub=self._scrub,
             )
-            self.exports.track("traces")
+            self.exports.track("traces", settings.span_delay)
+            self.exports.drop("traces", 0)  # shown at 0 from the start, as the failures are
             log.info(
                 "OTLP traces to %s (successful runs: %g%%, failed: all)",
                 target.display,
@@ -157,6 +159,9 @@ class OtlpOutput(BaseOutput):
 
     def failures(self) -> dict[tuple[str, str], int]:
         return self.exports.counts() if self.active else {}
+
+    def dropped(self) -> dict[tuple[str, str], int]:
+        return self.exports.dropped() if self.active else {}
 
     async def stop(self) -> None:
         """Flush what is queued within ``shutdown_timeout``, then let go.
@@ -209,7 +214,9 @@ def _daemon(work: Callable[[], Any]) -> concurrent.futures.Future[None]:
             work()
         except Exception:
             log.exception("OTLP: shutting an exporter down failed")
-        done.set_result(None)
+        # stop() cancels the future when it gives up waiting: the work outlived its deadline
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            done.set_result(None)
 
     threading.Thread(target=run, name="oversight-otlp-shutdown", daemon=True).start()
     return done

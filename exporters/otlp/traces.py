@@ -69,6 +69,28 @@ class CountingSpanExporter(SpanExporter):
         return True  # nothing is buffered here
 
 
+class CountingBatchProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, counting the spans its full queue drops.
+
+    The SDK drops the oldest span when a span ends with the queue full, and says so only in
+    its own (opt-in) self-metrics; here each such span is counted in ``ExportFailures.drop``.
+    The queue's length is read from the SDK's batch processor: if a later SDK moves it, the
+    drops go uncounted (the test of this class says so) but nothing else changes.
+    """
+
+    def __init__(self, exporter: SpanExporter, failures: ExportFailures, **options: Any) -> None:
+        super().__init__(exporter, **options)
+        self._failures = failures
+        self._capacity = options["max_queue_size"]
+        self._queue: Sequence[Any] | None = getattr(self._batch_processor, "_queue", None)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue = self._queue
+        if queue is not None and len(queue) >= self._capacity:
+            self._failures.drop("traces")
+        super().on_end(span)
+
+
 class _TracedStep:
     """One step's span: started when the step starts (its traceparent goes out with the
     step's request), ended by ``TracedRun.finish`` only if the run is kept."""
@@ -207,8 +229,9 @@ class OtelTraces:
         scrub: Callable[[str], str],
     ) -> None:
         self.exporter = CountingSpanExporter(exporter, failures, where)
-        self.processor = BatchSpanProcessor(
+        self.processor = CountingBatchProcessor(
             self.exporter,
+            failures,
             max_queue_size=max_queue_size,
             schedule_delay_millis=schedule_delay * 1000,
             max_export_batch_size=min(MAX_BATCH, max_queue_size),

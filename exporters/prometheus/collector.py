@@ -213,6 +213,8 @@ def agent_health(snap: Snapshot, out: Sink) -> None:
     out.add(n.PROBES_IN_FLIGHT, (), stats.in_flight)
     for (exporter, signal), count in sorted(health.export_failures.items()):
         out.add(n.EXPORT_FAILURES, (exporter, signal), count)
+    for (exporter, signal), count in sorted(health.export_dropped.items()):
+        out.add(n.EXPORT_DROPPED, (exporter, signal), count)
     for kind, count in sorted(snap.plan.kinds.items()):
         out.add(n.PROBES_CONFIGURED, (kind,), count)
 

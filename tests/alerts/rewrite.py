@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,16 +12,26 @@ import yaml
 ROUTE_TIMING = ("group_wait", "group_interval", "repeat_interval")
 
 
-def shorten_for(rules_text: str, duration: str) -> str:
-    """The rule file with every alerting rule's ``for`` set to ``duration``.
+# The minimum history an alert asks for (the burn rates' runs counter, the forecast's
+# resource seen that long ago): a wait, like ``for``.
+HISTORY = re.compile(
+    r"\b(oversight_probe_runs_total|oversight_capacity_utilisation_ratio) offset \w+"
+)
 
-    Expressions, labels and annotations stay as shipped, so the test runs the real rules; only
-    the waiting is shorter. Rules without ``for`` keep none.
+
+def shorten_for(rules_text: str, duration: str) -> str:
+    """The rule file with every alerting rule's ``for``, and the minimum history its
+    expression asks for, set to ``duration``.
+
+    Everything else in expressions, labels and annotations stays as shipped, so the test runs
+    the real rules; only the waiting is shorter. Rules without ``for`` keep none.
     """
     doc = yaml.safe_load(rules_text)
     for rule in _rules(doc):
         if "for" in rule:
             rule["for"] = duration
+        if "alert" in rule:
+            rule["expr"] = HISTORY.sub(rf"\1 offset {duration}", rule["expr"])
     return yaml.safe_dump(doc, sort_keys=False)
 
 

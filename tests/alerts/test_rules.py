@@ -96,6 +96,19 @@ def test_shorten_for_changes_only_for(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_shorten_for_also_shortens_the_minimum_history(tmp_path: Path) -> None:
+    """The burn rates' and the forecast's history is a wait too: a live test's Prometheus is a
+    minute old."""
+    for name, history in (("slo.yml", "offset 15m"), ("capacity.yml", "offset 30m")):
+        shipped = (RULES[0].parent / name).read_text()
+        assert history in shipped
+        fast = shorten_for(shipped, "3s")
+        assert history not in fast and "offset 3s" in fast
+        assert fast.count(" offset ") == yaml.safe_dump(
+            yaml.safe_load(shipped), sort_keys=False
+        ).count(" offset ")
+
+
 def test_fast_alertmanager_redirects_every_receiver(tmp_path: Path) -> None:
     fast = tmp_path / "alertmanager.yml"
     fast.write_text(fast_alertmanager(ALERTMANAGER_CONFIG.read_text(), "http://127.0.0.1:9/hook"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import peers
-from bench.accesslog import Hit, missed_runs, percentile, read_hits, schedule_errors
+from bench.accesslog import Hit, lost_runs, missed_runs, percentile, read_hits, schedule_errors
 from bench.render import compare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,9 @@ def test_schedule_error_is_distance_from_each_targets_own_grid() -> None:
     assert sorted(errors)[-2] == pytest.approx(0.0, abs=1e-6)
     assert percentile(errors, 50) == pytest.approx(0.0, abs=1e-6)
     assert missed_runs(hits[:15], 2, 1.0, 100.0, 110.0) == 5
+    assert lost_runs(hits, 1.0, 100.0, 110.0) == 0
+    gap = [h for h in hits if not (h.target == 1 and 103 < h.at < 106)]  # 3 runs of 1 lost
+    assert lost_runs(gap, 1.0, 100.0, 110.0) == 3
 
 
 def test_access_log_lines_are_read_once_and_half_lines_wait(tmp_path: Path) -> None:

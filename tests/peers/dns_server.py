@@ -17,7 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-Mode = Literal["answer", "silent", "truncate", "malformed", "wrong_id"]
+Mode = Literal["answer", "silent", "truncate", "malformed", "wrong_id", "servfail"]
 Zone = dict[str, dict[str, list[str]]]  # name -> type -> rdata texts
 
 
@@ -37,7 +37,7 @@ class DnsServer:
     names without the type, both with the origin's SOA in authority); ``silent`` never
     answers (UDP dropped, TCP read and held); ``truncate`` answers UDP with TC set and no
     records, TCP in full; ``malformed`` sends bytes that are not a DNS message; ``wrong_id``
-    answers with another message id.
+    answers with another message id; ``servfail`` answers SERVFAIL to everything.
     """
 
     zone: Zone
@@ -103,6 +103,9 @@ class DnsServer:
         response.flags |= dns.flags.AA
         if self.mode == "wrong_id":
             response.id = (query.id + 1) % 65536
+        if self.mode == "servfail":
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response.to_wire()
         if self.mode == "truncate" and transport == "udp":
             response.flags |= dns.flags.TC
             return response.to_wire()

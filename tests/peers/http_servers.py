@@ -15,10 +15,13 @@ import ipaddress
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import sleep as time_sleep
 
 import trustme
 from aiohttp import web
@@ -242,6 +245,34 @@ def answer_with(raw: bytes) -> Handler:
         await writer.drain()
 
     return handler
+
+
+@contextmanager
+def static_site(directory: Path, port: int) -> Iterator[str]:
+    """A healthy target: Python's threaded file server in a process of its own (so that what
+    a test does on its own event loop, or hostile clients in it, cannot slow it down), serving
+    ``ok`` at ``/``. Yields its base URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "index.html").write_text("ok\n")
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):  # until it listens
+            with socket.socket() as probe, suppress(OSError):
+                probe.connect(("127.0.0.1", port))
+                break
+            if peer.poll() is not None:
+                raise RuntimeError("the static site did not start")
+            time_sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        peer.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            peer.wait(5)
 
 
 def closed_port() -> int:

@@ -163,10 +163,15 @@ async def test_a_full_disk_keeps_probing_counts_and_retries(
     m = await agent.metrics()
     assert sample(m, "oversight_audit_write_failures_total") >= 2  # type: ignore[operator]
     assert sample(m, "oversight_audit_pending_events") >= 1  # type: ignore[operator]
+    assert sample(m, "oversight_agent_ready") == 0.0
+    status, reason = await agent.get("/readyz")  # readiness says so, and why
+    assert status == 503 and "audit trail not written" in reason, reason
+    assert "No space left on device" in reason and str(tmp_path) not in reason
     assert (await agent.get("/api/v1/audit"))[0] == 200  # a device is not read
     audit.unlink()
     audit.write_bytes(good)  # space again: the queued events are written, chain unbroken
     await until(lambda: agent.app.audit.stats.pending == 0)  # type: ignore[union-attr]
+    assert (await agent.get("/readyz")) == (200, "ready\n")
     assert "config_reloaded" in [r["type"] for r in records(audit)]
     from agent.cli import main
 
@@ -179,9 +184,13 @@ async def test_an_agent_whose_audit_disk_is_full_from_the_start_still_probes(
     audit = tmp_path / "audit.jsonl"
     audit.symlink_to("/dev/full")  # opens fine; every write fails with ENOSPC
     agent = await start_agent(agent_config(secure_partner.base, pki, audit, "200ms", "150ms"))
-    await agent.wait_ready()
-    await until(lambda: agent.app.store.totals["p/partner/customers"].runs >= 5)
+    totals = agent.app.store.totals
+    await until(lambda: "p/partner/customers" in totals)
+    await until(lambda: totals["p/partner/customers"].runs >= 5)
     await until(lambda: agent.app.audit.stats.write_failures >= 1)  # type: ignore[union-attr]
+    await until(lambda: not agent.app._first_round)
+    status, reason = await agent.get("/readyz")  # probing, but not ready: the trail is not kept
+    assert status == 503 and reason.startswith("audit trail not written"), reason
     m = await agent.metrics()
     assert sample(m, "oversight_audit_write_failures_total") >= 1  # type: ignore[operator]
     assert sample(m, "oversight_audit_events_total", type="security_event") == 2.0

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from tests.peers.http_servers import Running, peer_app, serve
+from tests.peers.http_servers import Running, never_answer, peer_app, raw_server, serve
 from tests.peers.otlp_receiver import GrpcReceiver, HttpReceiver, Sink, otel_agent, otlp_of, until
 
 MAX_QUEUE = 32
@@ -182,4 +182,47 @@ async def test_stop_keeps_its_deadline_with_a_collector_that_never_answers(
         stopped_in = time.monotonic() - stopping
     finally:
         await collector.stop()
+    assert stopped_in < SHUTDOWN_TIMEOUT + 1.0
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+async def test_a_black_holed_collector_shows_within_one_export_interval(
+    tmp_path: Path, peer: Running, protocol: str
+) -> None:
+    """A collector that accepts and never answers holds each export for its whole timeout
+    (10 s here); the exports that fall due meanwhile count as failed when they are due, and
+    the spans the full queue cannot hold count as dropped."""
+    interval = 0.5
+    async with raw_server(never_answer) as port:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "10000",
+            "OTEL_METRIC_EXPORT_INTERVAL": str(int(interval * 1000)),
+            "OTEL_BSP_SCHEDULE_DELAY": str(int(interval * 1000)),
+        }
+        text = CONFIG.format(queue=MAX_QUEUE, base=peer.base, hostport=peer.base[len("http://") :])
+        text = text.replace("    timeout: 500ms\n", "")
+        async with otel_agent(tmp_path, text, env) as agent:
+            output = otlp_of(agent.app)
+            began = time.monotonic()
+            # the first export is due after one interval and hangs; the next one is due an
+            # interval later and counts at once
+            await until(lambda: output.failures()[("otlp", "metrics")] >= 1, 3 * interval + 1)
+            await until(lambda: output.failures()[("otlp", "traces")] >= 1, 3 * interval + 1)
+            seen_in = time.monotonic() - began
+            await until(lambda: output.dropped()[("otlp", "traces")] >= 1, 5, "dropped spans")
+            scraped = {
+                (f.name, s.labels["signal"]): s.value
+                for f in text_string_to_metric_families(await agent.scrape())
+                if f.name in ("oversight_export_failures", "oversight_export_dropped")
+                for s in f.samples
+                if s.name.endswith("_total")
+            }
+            assert scraped[("oversight_export_failures", "metrics")] >= 1
+            assert scraped[("oversight_export_dropped", "traces")] >= 1
+            assert agent.app.store.totals["client/kyc/health"].runs >= 10  # probing went on
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+    assert seen_in < 3 * interval + 1, seen_in
     assert stopped_in < SHUTDOWN_TIMEOUT + 1.0

@@ -210,7 +210,10 @@ def snapshot(tmp_path: Path) -> Snapshot:
     app.audit.emit("config_loaded", str(path), digest=app.plan.digest)
     snap = app.snapshot()
     failures = {("otlp", "metrics"): 0, ("otlp", "traces"): 3}
-    return replace(snap, agent=replace(snap.agent, export_failures=failures))
+    dropped = {("otlp", "traces"): 5}
+    return replace(
+        snap, agent=replace(snap.agent, export_failures=failures, export_dropped=dropped)
+    )
 
 
 def _labels_sorted(line: str) -> str:

@@ -1,82 +1,42 @@
 """Hostile clients cannot starve the agent: a real ``oversight run`` with only 256 file
 descriptors, 1,000 idle clients and 200 slow ones holding its port, keeps probing a healthy
-integration as ``ok``, answers /healthz, and logs no traceback."""
+integration as ``ok``, answers /healthz, and logs no traceback; a megabyte of request header
+is a 400. (/healthz latency under this abuse is a figure of ``python -m bench faults``.)"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import subprocess
-import sys
+import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.agent.web.conftest import HOST, agent_config, agent_process, get
+import pytest
+
+from tests.agent.web.conftest import HOST, agent_config, agent_process, exchange, get
+from tests.conftest import StartAgent
 from tests.dashboards.stack import free_port
+from tests.faults.conftest import crashes
+from tests.peers.hostile import idle_client, slow_client
+from tests.peers.http_servers import static_site
+
+
+@contextmanager
+def static_site_url() -> Iterator[str]:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        static_site(Path(directory), free_port()) as url,
+    ):
+        yield url + "/"
+
 
 IDLE_CLIENTS = 1000
 SLOW_CLIENTS = 200
 ABUSE_SECONDS = 14.0  # nearly three read-header timeouts
 OPEN_FILES = 256
-
-
-async def idle_client(port: int, until: float, closed: list[int]) -> None:
-    """Connects and says nothing; connects again whenever the agent closes it."""
-    while time.monotonic() < until:
-        try:
-            async with asyncio.timeout(max(0.1, until - time.monotonic())):
-                reader, writer = await asyncio.open_connection(HOST, port)
-                try:
-                    await reader.read()
-                    closed[0] += 1
-                finally:
-                    writer.close()
-        except (TimeoutError, OSError):
-            await asyncio.sleep(0.05)
-
-
-async def slow_client(port: int, until: float, closed: list[int]) -> None:
-    """Sends a request's headers a line every half second and never finishes them."""
-    while time.monotonic() < until:
-        try:
-            async with asyncio.timeout(max(0.1, until - time.monotonic())):
-                reader, writer = await asyncio.open_connection(HOST, port)
-                try:
-                    writer.write(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n")
-                    while not reader.at_eof():
-                        await asyncio.sleep(0.5)
-                        writer.write(b"X-Slow: still-coming\r\n")
-                        await writer.drain()
-                except ConnectionError:
-                    pass
-                finally:
-                    writer.close()
-                closed[0] += 1
-        except (TimeoutError, OSError):
-            await asyncio.sleep(0.05)
-
-
-@contextmanager
-def static_site(directory: Path, port: int) -> Iterator[None]:
-    """The healthy integration: Python's threaded file server, in a process of its own so
-    the hostile clients in this one cannot slow it down."""
-    directory.mkdir()
-    (directory / "index.html").write_text("ok\n")
-    peer = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", HOST],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        peer.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            peer.wait(5)
 
 
 def integration(base: str) -> dict[str, object]:
@@ -136,3 +96,22 @@ async def test_a_thousand_idle_and_two_hundred_slow_clients_do_not_starve_the_ag
         f"slowest {max(latencies):.3f}s; closed {closed_idle[0]} idle and {closed_slow[0]} "
         f"slow connections; {runs} probe runs"
     )
+
+
+async def test_a_one_mib_request_header_is_a_400_and_no_traceback(
+    start_agent: StartAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client sending a megabyte of header gets a 400 and costs the log nothing above
+    debug; the agent answers the next client as before."""
+    caplog.set_level(logging.DEBUG)
+    with static_site_url() as url:
+        agent = await start_agent(agent_config(url))
+        port = int(agent.base.rsplit(":", 1)[1])
+        request = (
+            b"GET /metrics HTTP/1.1\r\nHost: agent\r\nX-Big: " + b"b" * (1 << 20) + b"\r\n\r\n"
+        )
+        answers = await asyncio.gather(*(exchange(port, request) for _ in range(20)))
+        assert (await agent.get("/healthz")) == (200, "ok\n")
+    assert all(a.split(b"\r\n")[0].endswith(b" 400 Bad Request") for a in answers), answers[0][:80]
+    assert crashes(caplog.records) == []
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno > 10]
