@@ -31,6 +31,7 @@ from agent.probers.shared import Shared
 from agent.redact import Redactor
 from agent.runner import run_probe
 from agent.scheduler import Scheduler, SyncReport
+from agent.sharding import Shard
 from agent.snapshot import AgentHealth, Snapshot
 from agent.store import ResultStore
 from exporters.otlp.output import OtlpOutput
@@ -59,12 +60,16 @@ class App:
         *,
         listen: str | None = None,
         environ: Mapping[str, str] | None = None,
+        shard: Shard | None = None,
         tune_gc: bool = False,
     ) -> None:
         self.tune_gc = tune_gc  # process-wide, so only the CLI's one App asks for it
         self.config_path = Path(config_path)
         self.listen_override = listen
-        self.plan: Plan = load_plan(self.config_path)  # a bad config fails here, at start
+        self.shard_override = shard  # --shard: wins over agent.shard and the environment
+        env = dict(os.environ if environ is None else environ)
+        self._env = env
+        self.plan: Plan = self._load()  # a bad config fails here, at start
         self.redactor = Redactor(self.plan.secrets)
         self.store = ResultStore()
         now = time.time()
@@ -83,7 +88,6 @@ class App:
         self.reload_hooks: list[Callable[[], Sequence[str]]] = []
         self._repeats = Repeats()  # an output failing on every result is said once
         self._flapping: set[str] = set()  # integrations whose changes are logged at debug
-        env = dict(os.environ if environ is None else environ)
         self.metrics = PrometheusOutput(self.snapshot, self.store.totals)
         self._slots = [
             OutputSlot(lambda plan: None, lambda plan: self.metrics),
@@ -98,6 +102,10 @@ class App:
         ]
         for slot in self._slots:
             slot.output = slot.build(self.plan)
+
+    def _load(self) -> Plan:
+        """The config file's plan, cut to this agent's shard; raises ConfigError."""
+        return load_plan(self.config_path, shard=self.shard_override, env=self._env)
 
     def scrub(self, text: str) -> str:
         """The current redactor's scrub: a reload brings new secrets."""
@@ -140,11 +148,14 @@ class App:
             pass
         if self.tune_gc:
             _freeze_long_lived()
+        if self.plan.shard is not None and not self.plan.probes:
+            log.warning("shard %s holds none of the config's probes", self.plan.shard)
         log.info(
-            "started with %d probes of %d integrations from %s",
+            "started with %d probes of %d integrations from %s%s",
             len(self.plan.probes),
             len(self.plan.integrations),
             self.config_path,
+            f" (shard {self.plan.shard})" if self.plan.shard else "",
         )
 
     async def stop(self) -> None:
@@ -252,7 +263,7 @@ class App:
         """Build the whole new plan, then swap; a broken config keeps the running plan."""
         async with self._reload_lock:
             try:
-                new = load_plan(self.config_path)
+                new = self._load()
             except ConfigError as error:
                 self.reload_successful = False
                 for problem in error.problems:
@@ -279,6 +290,8 @@ class App:
                 log.warning(
                     "agent.listen changed to %s: takes effect after a restart", new.agent.listen
                 )
+            if new.shard != old.shard:
+                log.info("now running shard %s (was %s)", new.shard or "all", old.shard or "all")
             if new.agent.concurrency != old.agent.concurrency:
                 log.warning("agent.concurrency changed: takes effect after a restart")
             self.reload_successful = True

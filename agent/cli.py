@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agent import __version__
 from agent.audit import AuditPathError
 from agent.config import ConfigError
+from agent.sharding import Shard, ShardError, parse_shard
 
 if TYPE_CHECKING:
     from agent.plan import Plan
@@ -78,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
         "reloads the config (and the web config) on SIGHUP, or on POST /-/reload with "
         "--web.enable-lifecycle, keeping the running one if the new one is broken. "
         "Environment: POD_NAME and OVERSIGHT_LOCATION name this agent and its zone "
-        "in the agent and location labels; ${VAR} in the config reads any variable."
+        "in the agent and location labels; OVERSIGHT_SHARD=i/n, or OVERSIGHT_SHARDS=n with "
+        "the pod's ordinal from OVERSIGHT_POD_INDEX (else the trailing -k of POD_NAME or "
+        "HOSTNAME) mod n, pick a shard of the probes; ${VAR} in the config reads any variable."
     )
     run.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
     run.add_argument(
@@ -94,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "config format Prometheus uses; overrides agent.web_config",
     )
     _event_loop_option(run)
+    _shard_option(run, "run only shard INDEX of TOTAL of the config's probes")
     run.add_argument(
         "--web.enable-lifecycle",
         dest="web_enable_lifecycle",
@@ -103,10 +107,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = command("check", "Validate a config file; print every problem with file, line, key.")
     check.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
+    _shard_option(check, "also say what shard INDEX of TOTAL would run")
 
     probe = command("probe", "Run every probe once, print a table; exit 1 if any fails.")
     probe.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _shard_option(probe, "run only the probes of shard INDEX of TOTAL")
 
     demo = command(
         "demo", "Start simulated integrations with scripted faults and an agent watching them."
@@ -164,6 +170,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard_option(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--shard",
+        type=_shard_argument,
+        metavar="INDEX/TOTAL",
+        help=f"{what} (e.g. 0/4; shards count from 0); wins over agent.shard and "
+        "$OVERSIGHT_SHARD / $OVERSIGHT_SHARDS",
+    )
+
+
+def _shard_argument(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ShardError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _event_loop_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--event-loop",
@@ -205,9 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(level, fmt, lambda: current[0]())
     try:
         if args.command == "check":
-            return _check(args.config)
+            return _check(args.config, args.shard)
         if args.command == "probe":
-            return asyncio.run(_probe(args.config, args.json))
+            return asyncio.run(_probe(args.config, args.json, args.shard))
         if args.command == "run":
             return _serve(_run(args, current), args.event_loop)
         if args.command == "report":
@@ -234,10 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _check(path: Path) -> int:
-    from agent.planning import load_plan
+def _check(path: Path, flag: Shard | None) -> int:
+    from agent.config import load_config
+    from agent.planning import build_plan, choose_shard, share
 
-    plan = load_plan(path)
+    plan = build_plan(load_config(path))  # the whole config, whatever the shard
+    shard = choose_shard(flag, plan, os.environ)
     kinds: dict[str, int] = {}
     for probe in plan.probes.values():
         kinds[probe.kind] = kinds.get(probe.kind, 0) + 1
@@ -251,8 +276,19 @@ def _check(path: Path) -> int:
         + (f", {checks} of them auth checks" if (checks := _auth_checks(plan)) > 1 else "")
         + (", 1 of them an auth check" if checks == 1 else "")
         + _web_config_summary(plan)
+        + _shard_summary(share(plan, shard))
     )
     return 0
+
+
+def _shard_summary(plan: Plan) -> str:
+    """What this agent's shard holds (``--shard``, agent.shard or the environment)."""
+    if plan.shard is None:
+        return ""
+    return (
+        f"; shard {plan.shard} runs {len(plan.probes)} probes of "
+        f"{len(plan.integrations)} integrations"
+    )
 
 
 def _web_config_summary(plan: Plan) -> str:
@@ -297,11 +333,11 @@ def _audit_verify(files: list[Path]) -> int:
     return 1
 
 
-async def _probe(path: Path, as_json: bool) -> int:
+async def _probe(path: Path, as_json: bool, shard: Shard | None) -> int:
     from agent.planning import load_plan
     from agent.reporting.probe import probe_all, render_table
 
-    plan = load_plan(path)
+    plan = load_plan(path, shard=shard)
     results = await probe_all(plan)
     if as_json:
         print(json.dumps(results, indent=1))
@@ -347,7 +383,7 @@ async def _run(args: argparse.Namespace, current: list[Callable[[], Redactor]]) 
     from agent.app import App
     from agent.web import WebOptions, serve
 
-    app = App(args.config, listen=args.listen, tune_gc=True)
+    app = App(args.config, listen=args.listen, shard=args.shard, tune_gc=True)
     current[0] = lambda: app.redactor
     options = WebOptions(lifecycle=args.web_enable_lifecycle, config_file=args.web_config_file)
     runner = await serve(app, options)

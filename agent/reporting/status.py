@@ -86,6 +86,8 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
             "ready": snap.agent.ready,
             "ready_reason": snap.agent.ready_reason,
             "started": snap.agent.started,
+            # the share of the config's probes this agent runs; null: all of them
+            "shard": _shard(snap),
             "config": {
                 "source": Path(snap.plan.source).name,  # the file, not where it sits on disk
                 "digest": snap.plan.digest,
@@ -97,6 +99,18 @@ def status_document(snap: Snapshot, redactor: Redactor) -> dict[str, Any]:
         "compliance": _compliance(snap, patterns),
         "patterns": patterns,
         "generated": snap.taken,
+    }
+
+
+def _shard(snap: Snapshot) -> dict[str, Any] | None:
+    shard = snap.plan.shard
+    if shard is None:
+        return None
+    return {
+        "index": shard.index,
+        "total": shard.total,
+        "probes": len(snap.plan.probes),
+        "integrations": len(snap.plan.integrations),
     }
 
 
@@ -129,6 +143,13 @@ _COLOURS = {
     "impacted": "#8250df",
     "unknown": "#6e7781",
 }
+
+
+def _shard_html(shard: dict[str, Any] | None) -> str:
+    if shard is None:
+        return ""
+    probes = f"{shard['probes']} probe" + ("" if shard["probes"] == 1 else "s")
+    return f" — shard {shard['index']}/{shard['total']} ({probes})"
 
 
 def render_page(doc: dict[str, Any]) -> str:
@@ -171,7 +192,7 @@ def render_page(doc: dict[str, Any]) -> str:
 td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
 small{{color:#57606a}}</style></head><body>
 <h1>Oversight</h1><p>{summary} — generated {generated} — agent {e(doc["agent"]["version"])},
-ready: {e(str(doc["agent"]["ready"]))}</p>
+ready: {e(str(doc["agent"]["ready"]))}{_shard_html(doc["agent"]["shard"])}</p>
 <table><tr><th>pattern</th><th>integration</th><th>scope</th><th>criticality</th><th>owner</th>
 <th>state</th><th>probes</th><th></th></tr>
 {"".join(rows)}
