@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from types import MappingProxyType
 
 from agent.audit.events import AuditTrail
 from agent.config import ConfigError
+from agent.config_watch import watch
 from agent.evaluation.compliance import Change, ComplianceEvaluator
 from agent.evaluation.state import StateTracker, Transition
 from agent.logs import Repeats
@@ -61,12 +63,14 @@ class App:
         listen: str | None = None,
         environ: Mapping[str, str] | None = None,
         shard: Shard | None = None,
+        watch_interval: float = 0.0,
         tune_gc: bool = False,
     ) -> None:
         self.tune_gc = tune_gc  # process-wide, so only the CLI's one App asks for it
         self.config_path = Path(config_path)
         self.listen_override = listen
         self.shard_override = shard  # --shard: wins over agent.shard and the environment
+        self.watch_interval = watch_interval  # seconds between looks at the config file; 0: off
         env = dict(os.environ if environ is None else environ)
         self._env = env
         self.plan: Plan = self._load()  # a bad config fails here, at start
@@ -135,10 +139,17 @@ class App:
         each(self.outputs, lambda o: o.start(), "start")
         self._changed([], self.compliance.sweep(time.time()))
         self.scheduler.start(self.plan.probes)
-        for task in (
+        tasks = [
             asyncio.create_task(self._sweep_forever()),
             asyncio.create_task(measure_forever(self.loop_lag)),
-        ):
+        ]
+        if self.watch_interval > 0:
+            tasks.append(
+                asyncio.create_task(
+                    watch(self.config_path, self.watch_interval, self._config_changed)
+                )
+            )
+        for task in tasks:
             self._on_stop.append(task.cancel)
         loop = asyncio.get_running_loop()
         try:
@@ -249,6 +260,18 @@ class App:
                     self._changed([], changes)
                     await asyncio.sleep(0)
 
+    async def _config_changed(self) -> None:
+        """The watched file changed: reload as SIGHUP does, unless it holds the running config
+        again (touched, or written back as it was) and that one loaded fine."""
+        try:
+            digest = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
+        except OSError:
+            digest = None  # gone or unreadable: the reload says so
+        if digest == self.plan.digest and self.reload_successful:
+            return
+        log.info("%s changed: reloading", self.config_path.name)
+        await self.reload()
+
     async def reload(self) -> ReloadOutcome:
         """Reload the config, then what the hooks re-read; a part that is broken keeps its
         running self, and any problem fails the reload."""
@@ -263,7 +286,8 @@ class App:
         """Build the whole new plan, then swap; a broken config keeps the running plan."""
         async with self._reload_lock:
             try:
-                new = self._load()
+                # in a thread: a large config takes seconds to plan, and the loop keeps probing
+                new = await asyncio.to_thread(self._load)
             except ConfigError as error:
                 self.reload_successful = False
                 for problem in error.problems:

@@ -31,7 +31,7 @@ examples:
   oversight demo                          simulated bill_pay, account and client integrations
   oversight check -c oversight.yaml       validate a config; errors name file, line and key
   oversight probe -c oversight.yaml       run every probe once and print a table
-  oversight run -c oversight.yaml         run the agent (reload with SIGHUP)
+  oversight run -c oversight.yaml         run the agent (reloads when the file changes)
   oversight report --format html -o r.html   compliance and audit report of a running agent
 
 config reference: README.md; a complete example: examples/oversight.yaml
@@ -76,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
     run.epilog = (
         "serves /metrics, /healthz, /readyz, /api/v1/status and a status page at /; "
-        "reloads the config (and the web config) on SIGHUP, or on POST /-/reload with "
-        "--web.enable-lifecycle, keeping the running one if the new one is broken. "
+        "reloads the config (and the web config) when the config file changes, on SIGHUP, or "
+        "on POST /-/reload with --web.enable-lifecycle, keeping the running one if the new one "
+        "is broken. "
         "Environment: POD_NAME and OVERSIGHT_LOCATION name this agent and its zone "
         "in the agent and location labels; OVERSIGHT_SHARD=i/n, or OVERSIGHT_SHARDS=n with "
         "the pod's ordinal from OVERSIGHT_POD_INDEX (else the trailing -k of POD_NAME or "
@@ -98,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     _event_loop_option(run)
     _shard_option(run, "run only shard INDEX of TOTAL of the config's probes")
+    run.add_argument(
+        "--config.watch-interval",
+        dest="config_watch_interval",
+        type=_duration_argument,
+        default=1.0,
+        metavar="DURATION",
+        help="how often to look at the config file, and reload it once it has changed and held "
+        "still that long (a Kubernetes ConfigMap update included); 0 turns it off (default 1s)",
+    )
     run.add_argument(
         "--web.enable-lifecycle",
         dest="web_enable_lifecycle",
@@ -178,6 +188,15 @@ def _shard_option(command: argparse.ArgumentParser, what: str) -> None:
         help=f"{what} (e.g. 0/4; shards count from 0); wins over agent.shard and "
         "$OVERSIGHT_SHARD / $OVERSIGHT_SHARDS",
     )
+
+
+def _duration_argument(text: str) -> float:
+    from agent.durations import parse_duration
+
+    try:
+        return parse_duration(text) if text.strip() != "0" else 0.0
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _shard_argument(text: str) -> Shard:
@@ -383,7 +402,13 @@ async def _run(args: argparse.Namespace, current: list[Callable[[], Redactor]]) 
     from agent.app import App
     from agent.web import WebOptions, serve
 
-    app = App(args.config, listen=args.listen, shard=args.shard, tune_gc=True)
+    app = App(
+        args.config,
+        listen=args.listen,
+        shard=args.shard,
+        watch_interval=args.config_watch_interval,
+        tune_gc=True,
+    )
     current[0] = lambda: app.redactor
     options = WebOptions(lifecycle=args.web_enable_lifecycle, config_file=args.web_config_file)
     runner = await serve(app, options)
