@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from agent.audit.chain import Record
 from agent.audit.events import AuditTrail
 from agent.config import ConfigError
 from agent.config_watch import watch
@@ -93,15 +94,18 @@ class App:
         self._repeats = Repeats()  # an output failing on every result is said once
         self._flapping: set[str] = set()  # integrations whose changes are logged at debug
         self.metrics = PrometheusOutput(self.snapshot, self.store.totals)
+        # The audit trail before OTLP: stopping, its last records reach OTLP before that stops.
         self._slots = [
             OutputSlot(lambda plan: None, lambda plan: self.metrics),
-            OutputSlot(
-                lambda plan: plan.exporters.otlp,
-                lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
-            ),
             OutputSlot(  # an unwritable audit path fails here, at start
                 lambda plan: plan.audit,
-                lambda plan: AuditTrail(plan, self.scrub) if plan.audit else None,
+                lambda plan: (
+                    AuditTrail(plan, self.scrub, self._audit_written) if plan.audit else None
+                ),
+            ),
+            OutputSlot(  # with an audit trail, OTLP ships its records as logs
+                lambda plan: (plan.exporters.otlp, plan.audit is not None),
+                lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
             ),
         ]
         for slot in self._slots:
@@ -110,6 +114,10 @@ class App:
     def _load(self) -> Plan:
         """The config file's plan, cut to this agent's shard; raises ConfigError."""
         return load_plan(self.config_path, shard=self.shard_override, env=self._env)
+
+    def _audit_written(self, records: list[Record]) -> None:
+        """Records now on disk in the audit trail: every output hears of them."""
+        each(self.outputs, lambda o: o.on_audit(records), "audit records", self._repeats)
 
     def scrub(self, text: str) -> str:
         """The current redactor's scrub: a reload brings new secrets."""

@@ -148,14 +148,20 @@ def _parser() -> argparse.ArgumentParser:
         help="Check the hash chain of an audit log; exit 1 if a record was changed, removed, "
         "reordered or cut.",
         description="Check the hash chain of an audit log. Given the live file, its rotated "
-        "files (FILE.1, FILE.2, ...) and its head marker (FILE.head) are checked with it.",
+        "files (FILE.1, FILE.2, ...) and its head marker (FILE.head) are checked with it. "
+        "Given a JSON Lines export of a log store the agents ship their audit records to "
+        "(OTLP/JSON as the OpenTelemetry Collector's file exporter writes it, or one record "
+        "per line with its attributes), every agent's chain in it is checked.",
     )
     verify.add_argument(
         "files",
         nargs="+",
         type=Path,
         metavar="FILE",
-        help="the audit log, or several files of one chain oldest first",
+        help="the audit log, several files of one chain oldest first, or a log store's export",
+    )
+    verify.add_argument(
+        "--agent", metavar="NAME", help="in an export, check only this agent's chain"
     )
     _logging_options(verify)
 
@@ -255,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return asyncio.run(_report(args))
         if args.command == "audit":
-            return _audit_verify(args.files)
+            return _audit_verify(args.files, args.agent)
         if args.command == "demo":
             return _serve(_demo(args.listen, args.duration, current), args.event_loop)
     except ConfigError as error:
@@ -326,9 +332,25 @@ def _auth_checks(plan: Plan) -> int:
     return sum(1 for probe in plan.probes.values() if probe.derived_from is not None)
 
 
-def _audit_verify(files: list[Path]) -> int:
+def _audit_verify(files: list[Path], agent: str | None) -> int:
     from agent.audit import verify_files
+    from agent.audit.export import describe, is_export, verify_export
 
+    if is_export(files[0]):
+        exported = verify_export(files, agent)
+        for problem in exported.problems:
+            print(problem, file=sys.stderr)
+        if exported.ok:
+            print(
+                f"ok: {exported.records} records of {len(exported.chains)} agent(s) in the "
+                f"export ({describe(exported)})"
+            )
+            return 0
+        print(
+            f"FAILED: {len(exported.problems)} problem(s) in {exported.records} exported records",
+            file=sys.stderr,
+        )
+        return 1
     head = None
     if len(files) == 1:
         live = files[0]

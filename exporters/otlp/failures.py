@@ -25,9 +25,11 @@ SDK_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
     "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
     "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
     "opentelemetry.exporter.otlp.proto.http._common",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "opentelemetry.exporter.otlp.common.http",
     "opentelemetry.sdk._shared_internal",
     "opentelemetry.sdk.metrics._internal.instrument",
@@ -71,35 +73,41 @@ class ExportFailures:
     def closed(self) -> bool:
         return self._deadline is not None and self._clock() >= self._deadline
 
-    def run(self, signal: str, where: str, export: Callable[[], bool]) -> bool:
-        """Call ``export`` (True on success), count and log the outcome; never raises.
+    def run(self, signal: str, where: str, export: Callable[[], bool], items: int = 1) -> bool:
+        """Call ``export`` (True on success), count and log the outcome; never raises. A
+        failure counts ``items``: 1 an export, or (audit records) the records it carried.
 
         While stopping, a signal whose last export failed is not tried again: the collector
         is away, and each attempt could take the whole export timeout.
         """
         if self.closed:
-            self._failed(signal, where, "shutting down: the flush deadline has passed")
+            self._failed(signal, where, "shutting down: the flush deadline has passed", items)
             return False
         if self._deadline is not None and signal in self._streaks:
-            self._failed(signal, where, "shutting down and the collector is not answering")
+            self._failed(signal, where, "shutting down and the collector is not answering", items)
             return False
         try:
             ok = export()
         except Exception as exc:  # an exporter's bug must not stop the worker thread
             log.debug("OTLP %s export raised", signal, exc_info=True)
-            self._failed(signal, where, f"{type(exc).__name__}: {exc}")
+            self._failed(signal, where, f"{type(exc).__name__}: {exc}", items)
             return False
         if ok:
             self._succeeded(signal, where)
         else:
-            self._failed(signal, where, "the exporter reported failure")
+            self._failed(signal, where, "the exporter reported failure", items)
         return ok
 
-    def _failed(self, signal: str, where: str, why: str) -> None:
+    def dropped(self, signal: str, where: str, items: int, why: str) -> None:
+        """``items`` never handed to an exporter (a full queue): counted as failures are."""
+        if items:
+            self._failed(signal, where, why, items)
+
+    def _failed(self, signal: str, where: str, why: str, items: int = 1) -> None:
         now = self._clock()
         with self._lock:
             key = (self.exporter, signal)
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + items
             streak = self._streaks.setdefault(signal, _Streak())
             streak.failures += 1
             first = streak.failures == 1
