@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
 import os
 import signal
@@ -18,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from agent.audit.chain import Record
 from agent.audit.events import AuditTrail
 from agent.config import ConfigError
+from agent.config_watch import watch
 from agent.evaluation.compliance import Change, ComplianceEvaluator
 from agent.evaluation.state import StateTracker, Transition
 from agent.logs import Repeats
@@ -31,6 +34,7 @@ from agent.probers.shared import Shared
 from agent.redact import Redactor
 from agent.runner import run_probe
 from agent.scheduler import Scheduler, SyncReport
+from agent.sharding import Shard
 from agent.snapshot import AgentHealth, Snapshot
 from agent.store import ResultStore
 from exporters.otlp.output import OtlpOutput
@@ -59,12 +63,18 @@ class App:
         *,
         listen: str | None = None,
         environ: Mapping[str, str] | None = None,
+        shard: Shard | None = None,
+        watch_interval: float = 0.0,
         tune_gc: bool = False,
     ) -> None:
         self.tune_gc = tune_gc  # process-wide, so only the CLI's one App asks for it
         self.config_path = Path(config_path)
         self.listen_override = listen
-        self.plan: Plan = load_plan(self.config_path)  # a bad config fails here, at start
+        self.shard_override = shard  # --shard: wins over agent.shard and the environment
+        self.watch_interval = watch_interval  # seconds between looks at the config file; 0: off
+        env = dict(os.environ if environ is None else environ)
+        self._env = env
+        self.plan: Plan = self._load()  # a bad config fails here, at start
         self.redactor = Redactor(self.plan.secrets)
         self.store = ResultStore(self.plan.agent.history)
         now = time.time()
@@ -84,21 +94,31 @@ class App:
         self.reload_hooks: list[Callable[[], Sequence[str]]] = []
         self._repeats = Repeats()  # an output failing on every result is said once
         self._flapping: set[str] = set()  # integrations whose changes are logged at debug
-        env = dict(os.environ if environ is None else environ)
         self.metrics = PrometheusOutput(self.snapshot, self.store.totals)
+        # The audit trail before OTLP: stopping, its last records reach OTLP before that stops.
         self._slots = [
             OutputSlot(lambda plan: None, lambda plan: self.metrics),
-            OutputSlot(
-                lambda plan: plan.exporters.otlp,
-                lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
-            ),
             OutputSlot(  # an unwritable audit path fails here, at start
                 lambda plan: plan.audit,
-                lambda plan: AuditTrail(plan, self.scrub) if plan.audit else None,
+                lambda plan: (
+                    AuditTrail(plan, self.scrub, self._audit_written) if plan.audit else None
+                ),
+            ),
+            OutputSlot(  # with an audit trail, OTLP ships its records as logs
+                lambda plan: (plan.exporters.otlp, plan.audit is not None),
+                lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
             ),
         ]
         for slot in self._slots:
             slot.output = slot.build(self.plan)
+
+    def _load(self) -> Plan:
+        """The config file's plan, cut to this agent's shard; raises ConfigError."""
+        return load_plan(self.config_path, shard=self.shard_override, env=self._env)
+
+    def _audit_written(self, records: list[Record]) -> None:
+        """Records now on disk in the audit trail: every output hears of them."""
+        each(self.outputs, lambda o: o.on_audit(records), "audit records", self._repeats)
 
     def scrub(self, text: str) -> str:
         """The current redactor's scrub: a reload brings new secrets."""
@@ -134,10 +154,17 @@ class App:
         each(self.outputs, lambda o: o.start(), "start")
         self._changed([], self.compliance.sweep(time.time()))
         self.scheduler.start(self.plan.probes)
-        for task in (
+        tasks = [
             asyncio.create_task(self._sweep_forever()),
             asyncio.create_task(measure_forever(self.loop_lag)),
-        ):
+        ]
+        if self.watch_interval > 0:
+            tasks.append(
+                asyncio.create_task(
+                    watch(self.config_path, self.watch_interval, self._config_changed)
+                )
+            )
+        for task in tasks:
             self._on_stop.append(task.cancel)
         loop = asyncio.get_running_loop()
         try:
@@ -147,11 +174,14 @@ class App:
             pass
         if self.tune_gc:
             _freeze_long_lived()
+        if self.plan.shard is not None and not self.plan.probes:
+            log.warning("shard %s holds none of the config's probes", self.plan.shard)
         log.info(
-            "started with %d probes of %d integrations from %s",
+            "started with %d probes of %d integrations from %s%s",
             len(self.plan.probes),
             len(self.plan.integrations),
             self.config_path,
+            f" (shard {self.plan.shard})" if self.plan.shard else "",
         )
 
     async def stop(self) -> None:
@@ -245,6 +275,18 @@ class App:
                     self._changed([], changes)
                     await asyncio.sleep(0)
 
+    async def _config_changed(self) -> None:
+        """The watched file changed: reload as SIGHUP does, unless it holds the running config
+        again (touched, or written back as it was) and that one loaded fine."""
+        try:
+            digest = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
+        except OSError:
+            digest = None  # gone or unreadable: the reload says so
+        if digest == self.plan.digest and self.reload_successful:
+            return
+        log.info("%s changed: reloading", self.config_path.name)
+        await self.reload()
+
     async def reload(self) -> ReloadOutcome:
         """Reload the config, then what the hooks re-read; a part that is broken keeps its
         running self, and any problem fails the reload.
@@ -277,7 +319,7 @@ class App:
         integrations that takes a good part of a second, which the event loop (probe runs,
         /healthz) must not wait out in one piece."""
         try:
-            new = await asyncio.to_thread(load_plan, self.config_path)
+            new = await asyncio.to_thread(self._load)
         except ConfigError as error:
             self.reload_successful = False
             for problem in error.problems:
@@ -304,6 +346,8 @@ class App:
             log.warning(
                 "agent.listen changed to %s: takes effect after a restart", new.agent.listen
             )
+        if new.shard != old.shard:
+            log.info("now running shard %s (was %s)", new.shard or "all", old.shard or "all")
         if new.agent.concurrency != old.agent.concurrency:
             log.warning("agent.concurrency changed: takes effect after a restart")
         self.reload_successful = True

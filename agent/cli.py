@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from agent import __version__
 from agent.audit import AuditPathError
 from agent.config import ConfigError
+from agent.sharding import Shard, ShardError, parse_shard
 
 if TYPE_CHECKING:
     from agent.plan import Plan
@@ -30,7 +31,7 @@ examples:
   oversight demo                          simulated bill_pay, account and client integrations
   oversight check -c oversight.yaml       validate a config; errors name file, line and key
   oversight probe -c oversight.yaml       run every probe once and print a table
-  oversight run -c oversight.yaml         run the agent (reload with SIGHUP)
+  oversight run -c oversight.yaml         run the agent (reloads when the file changes)
   oversight report --format html -o r.html   compliance and audit report of a running agent
 
 config reference: README.md; a complete example: examples/oversight.yaml
@@ -75,10 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", "Run the agent: probe on schedule, serve /metrics and the status API.")
     run.epilog = (
         "serves /metrics, /healthz, /readyz, /api/v1/status and a status page at /; "
-        "reloads the config (and the web config) on SIGHUP, or on POST /-/reload with "
-        "--web.enable-lifecycle, keeping the running one if the new one is broken. "
+        "reloads the config (and the web config) when the config file changes, on SIGHUP, or "
+        "on POST /-/reload with --web.enable-lifecycle, keeping the running one if the new one "
+        "is broken. "
         "Environment: POD_NAME and OVERSIGHT_LOCATION name this agent and its zone "
-        "in the agent and location labels; ${VAR} in the config reads any variable."
+        "in the agent and location labels; OVERSIGHT_SHARD=i/n, or OVERSIGHT_SHARDS=n with "
+        "the pod's ordinal from OVERSIGHT_POD_INDEX (else the trailing -k of POD_NAME or "
+        "HOSTNAME) mod n, pick a shard of the probes; ${VAR} in the config reads any variable."
     )
     run.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
     run.add_argument(
@@ -94,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
         "config format Prometheus uses; overrides agent.web_config",
     )
     _event_loop_option(run)
+    _shard_option(run, "run only shard INDEX of TOTAL of the config's probes")
+    run.add_argument(
+        "--config.watch-interval",
+        dest="config_watch_interval",
+        type=_duration_argument,
+        default=1.0,
+        metavar="DURATION",
+        help="how often to look at the config file, and reload it once it has changed and held "
+        "still that long (a Kubernetes ConfigMap update included); 0 turns it off (default 1s)",
+    )
     run.add_argument(
         "--web.enable-lifecycle",
         dest="web_enable_lifecycle",
@@ -103,10 +117,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = command("check", "Validate a config file; print every problem with file, line, key.")
     check.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
+    _shard_option(check, "also say what shard INDEX of TOTAL would run")
 
     probe = command("probe", "Run every probe once, print a table; exit 1 if any fails.")
     probe.add_argument("-c", "--config", required=True, type=Path, help="the YAML config file")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _shard_option(probe, "run only the probes of shard INDEX of TOTAL")
 
     demo = command(
         "demo", "Start simulated integrations with scripted faults and an agent watching them."
@@ -132,14 +148,20 @@ def _parser() -> argparse.ArgumentParser:
         help="Check the hash chain of an audit log; exit 1 if a record was changed, removed, "
         "reordered or cut.",
         description="Check the hash chain of an audit log. Given the live file, its rotated "
-        "files (FILE.1, FILE.2, ...) and its head marker (FILE.head) are checked with it.",
+        "files (FILE.1, FILE.2, ...) and its head marker (FILE.head) are checked with it. "
+        "Given a JSON Lines export of a log store the agents ship their audit records to "
+        "(OTLP/JSON as the OpenTelemetry Collector's file exporter writes it, or one record "
+        "per line with its attributes), every agent's chain in it is checked.",
     )
     verify.add_argument(
         "files",
         nargs="+",
         type=Path,
         metavar="FILE",
-        help="the audit log, or several files of one chain oldest first",
+        help="the audit log, several files of one chain oldest first, or a log store's export",
+    )
+    verify.add_argument(
+        "--agent", metavar="NAME", help="in an export, check only this agent's chain"
     )
     _logging_options(verify)
 
@@ -162,6 +184,32 @@ def _parser() -> argparse.ArgumentParser:
 
     command("version", "Print the version.")
     return parser
+
+
+def _shard_option(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--shard",
+        type=_shard_argument,
+        metavar="INDEX/TOTAL",
+        help=f"{what} (e.g. 0/4; shards count from 0); wins over agent.shard and "
+        "$OVERSIGHT_SHARD / $OVERSIGHT_SHARDS",
+    )
+
+
+def _duration_argument(text: str) -> float:
+    from agent.durations import parse_duration
+
+    try:
+        return parse_duration(text) if text.strip() != "0" else 0.0
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _shard_argument(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ShardError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _event_loop_option(command: argparse.ArgumentParser) -> None:
@@ -205,15 +253,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(level, fmt, lambda: current[0]())
     try:
         if args.command == "check":
-            return _check(args.config)
+            return _check(args.config, args.shard)
         if args.command == "probe":
-            return asyncio.run(_probe(args.config, args.json))
+            return asyncio.run(_probe(args.config, args.json, args.shard))
         if args.command == "run":
             return _serve(_run(args, current), args.event_loop)
         if args.command == "report":
             return asyncio.run(_report(args))
         if args.command == "audit":
-            return _audit_verify(args.files)
+            return _audit_verify(args.files, args.agent)
         if args.command == "demo":
             return _serve(_demo(args.listen, args.duration, current), args.event_loop)
     except ConfigError as error:
@@ -234,10 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _check(path: Path) -> int:
-    from agent.planning import load_plan
+def _check(path: Path, flag: Shard | None) -> int:
+    from agent.config import load_config
+    from agent.planning import build_plan, choose_shard, share
 
-    plan = load_plan(path)
+    plan = build_plan(load_config(path))  # the whole config, whatever the shard
+    shard = choose_shard(flag, plan, os.environ)
     kinds: dict[str, int] = {}
     for probe in plan.probes.values():
         kinds[probe.kind] = kinds.get(probe.kind, 0) + 1
@@ -251,8 +301,19 @@ def _check(path: Path) -> int:
         + (f", {checks} of them auth checks" if (checks := _auth_checks(plan)) > 1 else "")
         + (", 1 of them an auth check" if checks == 1 else "")
         + _web_config_summary(plan)
+        + _shard_summary(share(plan, shard))
     )
     return 0
+
+
+def _shard_summary(plan: Plan) -> str:
+    """What this agent's shard holds (``--shard``, agent.shard or the environment)."""
+    if plan.shard is None:
+        return ""
+    return (
+        f"; shard {plan.shard} runs {len(plan.probes)} probes of "
+        f"{len(plan.integrations)} integrations"
+    )
 
 
 def _web_config_summary(plan: Plan) -> str:
@@ -271,9 +332,25 @@ def _auth_checks(plan: Plan) -> int:
     return sum(1 for probe in plan.probes.values() if probe.derived_from is not None)
 
 
-def _audit_verify(files: list[Path]) -> int:
+def _audit_verify(files: list[Path], agent: str | None) -> int:
     from agent.audit import verify_files
+    from agent.audit.export import describe, is_export, verify_export
 
+    if is_export(files[0]):
+        exported = verify_export(files, agent)
+        for problem in exported.problems:
+            print(problem, file=sys.stderr)
+        if exported.ok:
+            print(
+                f"ok: {exported.records} records of {len(exported.chains)} agent(s) in the "
+                f"export ({describe(exported)})"
+            )
+            return 0
+        print(
+            f"FAILED: {len(exported.problems)} problem(s) in {exported.records} exported records",
+            file=sys.stderr,
+        )
+        return 1
     head = None
     if len(files) == 1:
         live = files[0]
@@ -297,11 +374,11 @@ def _audit_verify(files: list[Path]) -> int:
     return 1
 
 
-async def _probe(path: Path, as_json: bool) -> int:
+async def _probe(path: Path, as_json: bool, shard: Shard | None) -> int:
     from agent.planning import load_plan
     from agent.reporting.probe import probe_all, render_table
 
-    plan = load_plan(path)
+    plan = load_plan(path, shard=shard)
     results = await probe_all(plan)
     if as_json:
         print(json.dumps(results, indent=1))
@@ -347,7 +424,13 @@ async def _run(args: argparse.Namespace, current: list[Callable[[], Redactor]]) 
     from agent.app import App
     from agent.web import WebOptions, serve
 
-    app = App(args.config, listen=args.listen, tune_gc=True)
+    app = App(
+        args.config,
+        listen=args.listen,
+        shard=args.shard,
+        watch_interval=args.config_watch_interval,
+        tune_gc=True,
+    )
     current[0] = lambda: app.redactor
     options = WebOptions(lifecycle=args.web_enable_lifecycle, config_file=args.web_config_file)
     runner = await serve(app, options)

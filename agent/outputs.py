@@ -1,8 +1,9 @@
 """Outputs: every view of what the agent sees, behind one interface the App owns.
 
 The Prometheus exposition, OTLP and the audit trail are outputs; the App tells each one what
-happened (a result, the changes it caused, a reload) and never which output it is. An output
-that raises is logged and skipped: one broken view must not cost the others, nor a probe run.
+happened (a result, the changes it caused, a reload, audit records written) and never which
+output it is. An output that raises is logged and skipped: one broken view must not cost the
+others, nor a probe run.
 When a reload changes the config an output is built from, the App builds a new one in its
 place (``OutputSlot``) instead of asking the user for a restart.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agent.audit.chain import Record
 from agent.evaluation.compliance import Change
 from agent.evaluation.state import Transition
 from agent.logs import Repeats
@@ -83,6 +85,10 @@ class Output(Protocol):
 
     def on_reload(self, old: Plan, new: Plan) -> None: ...
 
+    def on_audit(self, records: Sequence[Record]) -> None:
+        """Audit records just written (and fsynced) to the local trail, to ship elsewhere."""
+        ...
+
     def on_reload_failed(self, source: str, problems: int) -> None: ...
 
     def failures(self) -> Mapping[tuple[str, str], int]:
@@ -115,6 +121,9 @@ class BaseOutput:
         return None
 
     def on_reload(self, old: Plan, new: Plan) -> None:
+        return None
+
+    def on_audit(self, records: Sequence[Record]) -> None:
         return None
 
     def on_reload_failed(self, source: str, problems: int) -> None:

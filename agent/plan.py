@@ -15,6 +15,7 @@ from typing import Any
 from agent.conditions.evaluate import Condition
 from agent.config.models import AgentSettings, AuditConfig, ExportersConfig
 from agent.policies.base import Block, Policy
+from agent.sharding import Shard
 from agent.thresholds import ThresholdRule
 
 
@@ -102,3 +103,6 @@ class Plan:
     kinds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # probes a kind
     compliance: CompliancePlan = field(default_factory=CompliancePlan)
     audit: AuditConfig | None = None
+    # The shard of the config's probes this plan holds (agent/planning/shard.py); None: all.
+    # A sharded plan has only the integrations and patterns it holds a probe of.
+    shard: Shard | None = None

@@ -202,7 +202,10 @@ INTEGRATION_OBJECTIVE = Family(
 )
 
 BUILD_INFO = Family(
-    "oversight_build_info", "gauge", "Agent version.", ("version", "python_version")
+    "oversight_build_info",
+    "gauge",
+    "Agent version, and the shard of the config's probes it runs (i/n; empty: all of them).",
+    ("version", "python_version", "shard"),
 )
 SCHEDULER_LAG = Family(
     "oversight_scheduler_lag_seconds",

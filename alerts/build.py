@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from alerts import agent, capacity, compliance, integrations, recording, slo
+from alerts import agent, capacity, compliance, integrations, recording, shards, slo
 from alerts.common import RuleFile
 from alerts.emit import render as render_file
 from alerts.params import Params
@@ -27,6 +27,7 @@ BUILDERS: tuple[Callable[[Params], RuleFile], ...] = (
     compliance.build,
     integrations.build,
     recording.build,
+    shards.build,
     slo.build,
 )
 

@@ -16,6 +16,11 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
+# The agents that run a shard of a sharded prober (oversight_build_info{shard="i/n"}): alerts
+# about integration states read theirs through shards.yml, once per prober, and these agents'
+# own state series are left out with `unless on (agent, location) ${sharded}`.
+SHARDED_AGENTS = 'oversight_build_info{shard!=""}'
+
 # The labels of an alert about one integration itself; the join adds criticality, owner and
 # runbook from oversight_integration_info.
 SELF = {

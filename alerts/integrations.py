@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from alerts.common import MAYBE_DEPENDENCY, SELF, Group, RuleFile, alert, comment, fill, joined
+from alerts.common import (
+    MAYBE_DEPENDENCY,
+    SELF,
+    SHARDED_AGENTS,
+    Group,
+    RuleFile,
+    alert,
+    comment,
+    fill,
+    joined,
+)
 from alerts.params import Params
 
 HEADER = """
@@ -25,12 +35,22 @@ DOWN_LADDER = (
 
 # Internal integrations: per agent. External partners: once, when a quorum of agents see it.
 # The agent exports only the current state's series, so the state="down" series exists while
-# the integration is down and goes stale (ending the alert) when it leaves that state.
+# the integration is down and goes stale (ending the alert) when it leaves that state. A sharded
+# prober's agents count as one: their state comes from shards.yml, per location, its two agents
+# of a shard agreeing and its shards combined.
 DOWN = """
     (
-        max without (state) (oversight_integration_state{scope="internal",state="down"} == 1)
+        max without (state) (
+            (oversight_integration_state{scope="internal",state="down"} == 1 unless on (agent, location) ${sharded})
+          or
+            location_integration:oversight_integration_state:shards{scope="internal",state="down"}
+        )
       or
-          count by (pattern, integration, scope) (oversight_integration_state{scope="external",state="down"} == 1)
+          count by (pattern, integration, scope) (
+              (oversight_integration_state{scope="external",state="down"} == 1 unless on (agent, location) ${sharded})
+            or
+              location_integration:oversight_integration_state:shards{scope="external",state="down"}
+          )
         >= on (pattern, integration, scope)
           pattern_integration:oversight_agents:quorum
     )
@@ -40,7 +60,11 @@ DOWN = """
 
 # The impacted state's series names the down dependency in its own root_cause label.
 IMPACTED = """
-    max without (state) (oversight_integration_state{state="impacted"} == 1)
+    max without (state) (
+        (oversight_integration_state{state="impacted"} == 1 unless on (agent, location) ${sharded})
+      or
+        location_integration:oversight_integration_state:shards{state="impacted"}
+    )
 """
 
 # The last run of a probe slower than its threshold; failed runs do not count.
@@ -65,10 +89,20 @@ CERT_EXPIRING = """
 """
 
 FLAPPING = """
-    (oversight_integration_flapping == 1)
+    (
+        (oversight_integration_flapping == 1 unless on (agent, location) ${sharded})
+      or
+        location_integration:oversight_integration_flapping:shards == 1
+    )
     * on (pattern, integration) group_left (criticality, owner, runbook, root_cause)
     pattern_integration:oversight_integration_info:root_cause_30m
 """
+
+# Who saw it: the agent, or the sharded prober (its agents have no one name between them).
+SEEN_BY = (
+    "{{ if $labels.agent }}agent {{ $labels.agent }}{{ else }}its sharded prober"
+    "{{ if $labels.location }} in {{ $labels.location }}{{ end }}{{ end }}"
+)
 
 # The owner, criticality and runbook of the integration (one series however many agents).
 JOIN = """
@@ -81,14 +115,16 @@ def build(p: Params) -> RuleFile:
     rules = [
         alert(
             "OversightIntegrationDown",
-            joined(DOWN, criticality=criticality),
+            joined(DOWN, criticality=criticality, sharded=SHARDED_AGENTS),
             for_=for_,
             labels={"severity": severity, **SELF},
             summary="{{ $labels.pattern }}/{{ $labels.integration }} is down",
             description="""
                 The {{ $labels.criticality }} {{ $labels.scope }} integration
                 {{ $labels.pattern }}/{{ $labels.integration }} (owner {{ $labels.owner }}) is down{{ if $labels.agent }}
-                as seen by agent {{ $labels.agent }}{{ else }}; agents that see it down: {{ $value }}{{ end }}.
+                as seen by agent {{ $labels.agent }}{{ else if eq $labels.scope "internal" }} as seen by
+                its sharded prober{{ if $labels.location }} in {{ $labels.location }}{{ end }}{{ else }};
+                agents that see it down: {{ $value }}{{ end }}.
             """,
             runbook_url="{{ $labels.runbook }}",
             dashboard_url=dashboard,
@@ -98,6 +134,7 @@ def build(p: Params) -> RuleFile:
                 Internal integrations alert per agent (each sidecar watches its own neighbour); an
                 external partner alerts once, when a quorum of the agents watching it sees it down
                 (pattern_integration:oversight_agents:quorum: ${quorum}, or all when fewer watch).
+                A sharded prober is one agent here, with the state shards.yml combines.
                 Value: the number of agents that see it down.
                 """,
                 quorum=p.quorum,
@@ -108,7 +145,7 @@ def build(p: Params) -> RuleFile:
     rules.append(
         alert(
             "OversightIntegrationImpacted",
-            joined(IMPACTED, JOIN),
+            joined(IMPACTED, JOIN, sharded=SHARDED_AGENTS),
             for_="1m",
             labels={
                 "severity": "info",
@@ -116,11 +153,14 @@ def build(p: Params) -> RuleFile:
                 "root_cause": "{{ $labels.root_cause }}",  # the dependency
             },
             summary="{{ $labels.pattern }}/{{ $labels.integration }} is impacted by {{ $labels.root_cause }}",
-            description="""
+            description=fill(
+                """
                 {{ $labels.pattern }}/{{ $labels.integration }} fails because its dependency
-                {{ $labels.root_cause }} is down (agent {{ $labels.agent }}). The root cause alerts
+                {{ $labels.root_cause }} is down (${seen_by}). The root cause alerts
                 on its own; this one is for the record.
-            """,
+                """,
+                seen_by=SEEN_BY,
+            ),
             runbook_url="{{ $labels.runbook }}",
             dashboard_url=dashboard,
             comment="""
@@ -191,15 +231,18 @@ def build(p: Params) -> RuleFile:
     rules.append(
         alert(
             "OversightIntegrationFlapping",
-            FLAPPING,
+            joined(FLAPPING, sharded=SHARDED_AGENTS),
             for_="2m",
             labels={"severity": "warning", **MAYBE_DEPENDENCY},
             summary="{{ $labels.pattern }}/{{ $labels.integration }} is flapping",
-            description="""
+            description=fill(
+                """
                 {{ $labels.pattern }}/{{ $labels.integration }} keeps changing state
-                (agent {{ $labels.agent }}){{ if $labels.root_cause }}; it was impacted by
+                (${seen_by}){{ if $labels.root_cause }}; it was impacted by
                 {{ $labels.root_cause }} within the last 30 minutes{{ end }}.
-            """,
+                """,
+                seen_by=SEEN_BY,
+            ),
             runbook_url="{{ $labels.runbook }}",
             dashboard_url=dashboard,
             comment="""

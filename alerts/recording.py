@@ -3,7 +3,7 @@ per-integration lookups the alerts join."""
 
 from __future__ import annotations
 
-from alerts.common import Group, Rule, RuleFile, comment, fill, record
+from alerts.common import SHARDED_AGENTS, Group, Rule, RuleFile, comment, fill, record
 from alerts.params import Params
 
 HEADER = """
@@ -59,7 +59,16 @@ INFO = """
     )
 """
 
-QUORUM = "clamp_max(count by (pattern, integration, scope) (oversight_integration_info{scope=\"external\"}), ${quorum})"
+QUORUM = """
+    clamp_max(
+      count by (pattern, integration, scope) (
+          (oversight_integration_info{scope="external"} unless on (agent, location) ${sharded})
+        or
+          location_integration:oversight_integration_state:shards{scope="external"}
+      ),
+      ${quorum}
+    )
+"""
 
 INFO_WITH_ROOT_CAUSE = """
     (
@@ -174,11 +183,12 @@ def _lookups(p: Params) -> tuple[Rule, ...]:
         ),
         record(
             "pattern_integration:oversight_agents:quorum",
-            fill(QUORUM, quorum=p.quorum),
+            fill(QUORUM, quorum=p.quorum, sharded=SHARDED_AGENTS),
             comment=fill(
                 """
                 How many agents must see an external integration down (or burning its budget)
-                before it alerts: ${quorum} (--quorum), or all of them when fewer watch it.
+                before it alerts: ${quorum} (--quorum), or all of them when fewer watch it. A
+                sharded prober counts once (shards.yml), its pair being a quorum of its own.
                 """,
                 quorum=p.quorum,
             ),

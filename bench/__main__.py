@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import machine, peers, pyspy, render, report
+from bench import machine, peers, pyspy, render, report, scaling, scaling_report
 from bench.procs import Procs
+from bench.scaling import AgentFigures, ScalingOutcome, ScalingPlan
 from bench.scenarios import Outcome, Plan, run
 
 HERE = Path(__file__).resolve().parent
@@ -198,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-only", type=Path, metavar="JSON", help="rewrite --out from saved raw results"
     )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="only the scale figure: one agent holding 20,000 probes every 20 s beside 4 "
+        "shards of it (--quick: 4,000); writes bench/SCALING.md and bench/SCALING.json",
+    )
     args = parser.parse_args(argv)
+    if args.scaling:
+        return _scaling(args)
     if args.report_only:
         meta, results = _load(args.report_only)
         args.out.write_text(report.markdown(meta, results))
@@ -232,6 +241,66 @@ def main(argv: list[str] | None = None) -> int:
     raw.write_text(json.dumps(_plain(meta, results), indent=1, default=str))
     _log(f"wrote {args.out} and {raw} in {meta['minutes']:.1f} min")
     return 0
+
+
+SCALING = {
+    "full": ScalingPlan(20_000, 20.0, 4),
+    "quick": ScalingPlan(4_000, 20.0, 4, windows=2),
+    "tiny": ScalingPlan(60, 2.0, 2, windows=1, window=2.0, warmup=1.0),
+}
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    """``--scaling``: the one run, its report and raw figures."""
+    name = "tiny" if args.tiny else "quick" if args.quick else "full"
+    out = args.out if args.out != HERE / "RESULTS.md" else HERE / "SCALING.md"
+    if args.report_only:
+        raw = json.loads(args.report_only.read_text())
+        out.write_text(scaling_report.markdown(raw["meta"], _scaling_outcome(raw)))
+        return 0
+    if args.no_install:
+        missing = peers.missing_packages([peers.NGINX])
+        if missing:
+            print(f"missing: {', '.join(missing)}", file=sys.stderr)
+            return 2
+    else:
+        peers.ensure_packages([peers.NGINX])
+    started = time.time()
+    info = machine.describe()
+    with tempfile.TemporaryDirectory(prefix="oversight-bench-") as tmp:
+        procs = Procs(Path(tmp))
+        try:
+            outcome = scaling.run(SCALING[name], procs, _log)
+        finally:
+            procs.stop_all()
+    meta = {
+        "suite": name,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+        "minutes": (time.time() - started) / 60,
+        "machine": info,
+        "command": "python -m bench --scaling" + (" --quick" if name == "quick" else ""),
+        "pids": procs.history,
+    }
+    out.write_text(scaling_report.markdown(meta, outcome))
+    raw = args.json or out.with_suffix(".json")
+    raw.write_text(
+        json.dumps(
+            {"meta": meta, "outcome": asdict(outcome), "figures": scaling_report.figures(outcome)},
+            indent=1,
+        )
+    )
+    _log(f"wrote {out} and {raw} in {meta['minutes']:.1f} min")
+    return 0
+
+
+def _scaling_outcome(raw: dict[str, Any]) -> ScalingOutcome:
+    data = dict(raw["outcome"])
+    return ScalingOutcome(
+        plan=ScalingPlan(**data["plan"]),
+        single=[AgentFigures(**f) for f in data["single"]],
+        sharded=[AgentFigures(**f) for f in data["sharded"]],
+        extra=data["extra"],
+    )
 
 
 def _plain(meta: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.common import Query, data_link, integration_url, panel, stat_panel
 from dashboards.fields import prop, state_mappings, thresholds, value_text
-from dashboards.promql import state_code
+from dashboards.promql import SHARDS_STATE, state_code
 
 AGENTS = 'agent=~"$agent"'
 SEL = f'{AGENTS}, pattern="$pattern", integration="$integration"'
+IMPACTED = f'{SEL}, state="impacted"'
 # The value of the single row of an integration without dependencies (no state code uses it).
 NO_DEPENDENCY = -1
 
@@ -45,13 +46,14 @@ def root_cause() -> Any:
         stat_panel(
             "Root cause",
             "While the integration is impacted (down because a dependency is down), the down "
-            "dependency the agent blames, at any time in the dashboard's range; 'none' when it "
-            "was not impacted. The link opens the root cause.",
+            "dependency the agent (or a sharded prober, alerts/rules/shards.yml) blames, at any "
+            "time in the dashboard's range; 'none' when it was not impacted. The link opens the "
+            "root cause.",
             "none",
             Query(
                 "max by (root_cause, root_pattern, root_integration) (label_replace(label_replace("
-                "\n  max_over_time(oversight_integration_state"
-                f'{{{SEL}, state="impacted"}}[$__range]),'
+                f"\n  max_over_time(oversight_integration_state{{{IMPACTED}}}[$__range])"
+                f"\n  or max_over_time({SHARDS_STATE}{{{IMPACTED}}}[$__range]),"
                 '\n  "root_pattern", "$1", "root_cause", "(.*)/.*"),'
                 ' "root_integration", "$1", "root_cause", ".*/(.*)"))'
                 '\nor on () label_replace(vector(0), "root_cause", "none", "", "")',

@@ -26,7 +26,7 @@ from dashboards.common import (
     with_sections,
 )
 from dashboards.fields import prop, state_mappings, thresholds, thresholds_value
-from dashboards.promql import STATE_COLORS, budget_left, state_code
+from dashboards.promql import STATE_COLORS, budget_left, state_code, state_series
 
 SEL = 'agent=~"$agent", pattern=~"$pattern", scope=~"$scope"'
 ALERTS = 'alertname=~"Oversight.*", pattern=~"$pattern"'
@@ -37,11 +37,11 @@ def _now() -> list[Any]:
         stat_panel(
             "Integrations by state",
             "How many integrations are in each state now. An integration that two agents see "
-            "differently counts in both states.",
+            "differently counts in both states; a sharded prober is one agent (its shards "
+            "combined, alerts/rules/shards.yml).",
             "short",
             Query(
-                f"sum by (state) (max by (pattern, integration, state) "
-                f"(oversight_integration_state{{{SEL}}}))",
+                f"sum by (state) (max by (pattern, integration, state) ({state_series(SEL)}))",
                 "{{state}}",
                 instant=True,
             ),

@@ -24,6 +24,22 @@ THRESHOLDS = {
 }
 
 
+# A sharded prober's agents each state part of an integration; alerts/rules/shards.yml states it
+# once per location (the two agents of a shard deduplicated, the shards combined) in a series of
+# the same shape without an agent label. The dashboards read that instead of those agents' own.
+SHARDED = 'oversight_build_info{shard!=""}'
+SHARDS_STATE = "location_integration:oversight_integration_state:shards"
+
+
+def state_series(selector: str) -> str:
+    """PromQL: the integration state series ``selector`` picks, one per agent that is not
+    sharded and one per sharded prober (alerts/rules/shards.yml)."""
+    return (
+        f"(oversight_integration_state{{{selector}}} unless on (agent, location) {SHARDED})"
+        f" or {SHARDS_STATE}{{{selector}}}"
+    )
+
+
 def coded_union(metric: str, label: str, codes: Codes, selector: str) -> str:
     """PromQL: an enum gauge whose one series (value 1) names the current value in ``label``,
     scaled to that value's code."""
@@ -37,8 +53,13 @@ def coded(metric: str, label: str, codes: Codes, selector: str, by: str) -> str:
 
 
 def state_code(selector: str, by: str = "pattern, scope, integration") -> str:
-    """PromQL: the state of each integration as its code (see STATE_CODES)."""
-    return coded("oversight_integration_state", "state", STATE_CODES, selector, by)
+    """PromQL: the state of each integration as its code (see STATE_CODES), the worst of the
+    agents that are not sharded and the sharded probers (``state_series``)."""
+    terms = []
+    for name, code, _ in STATE_CODES:
+        picked = f'{selector}, state="{name}"'
+        terms.append(f"{code} * ({state_series(picked)})")
+    return f"max by ({by}) (\n    " + "\n  or ".join(terms) + "\n)"
 
 
 def objective(selector: str) -> str:

@@ -49,6 +49,19 @@ class OtlpTraces(Frozen):
     )
 
 
+class OtlpLogs(Frozen):
+    """The audit trail as OpenTelemetry log records (with an ``audit:`` block only)."""
+
+    enabled: bool = True
+    max_queue_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="audit records held while the collector is away, then dropped and counted; "
+        "2048",
+    )
+
+
 class OtlpExporter(Frozen):
     """OTLP export; every field unset falls back to the standard OTEL_* variable, then default."""
 
@@ -70,6 +83,7 @@ class OtlpExporter(Frozen):
     resource_attributes: dict[str, str] = Field(default_factory=dict)
     metrics: OtlpMetrics = OtlpMetrics()
     traces: OtlpTraces = OtlpTraces()
+    logs: OtlpLogs = OtlpLogs()
 
     @model_validator(mode="after")
     def _url(self) -> OtlpExporter:

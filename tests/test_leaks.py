@@ -10,7 +10,8 @@ receiver, an audit trail, and logs at debug in text and JSON; then
 every output is searched: /metrics (text and OpenMetrics), the status, compliance and audit
 APIs, the status page, the logs, the audit file, ``oversight report`` in every format (from
 the agent and with ``-c``), ``oversight probe`` (table and ``--json``) and every OTLP request
-the receiver took. No canary, in any common encoding, and no full card number may appear.
+the receiver took (metrics, traces, and the audit records as logs). No canary, in any common
+encoding, and no full card number may appear.
 
 A new kind adds a ``Plant`` to ``PLANTS``: probes that send a canary to a peer that repeats it
 (or read a card number), at least one failing and, where the kind allows, one succeeding; its
@@ -375,6 +376,7 @@ def otlp_requests(sink: Sink) -> dict[str, str]:
         return {
             "OTLP metrics": "\n".join(str(request) for request in sink.metrics),
             "OTLP traces": "\n".join(str(request) for request in sink.traces),
+            "OTLP logs (the audit trail)": "\n".join(str(request) for request in sink.logs),
         }
 
 
@@ -415,6 +417,7 @@ async def test_no_output_repeats_a_secret_or_a_card_number(
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_METRIC_EXPORT_INTERVAL": "200",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_BLRP_SCHEDULE_DELAY": "100",
             "OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={CANARIES['otlp']}",
         }
         app = App(path, listen="127.0.0.1:0", environ=env)
@@ -424,7 +427,12 @@ async def test_no_output_repeats_a_secret_or_a_card_number(
             base = f"http://127.0.0.1:{bound_port(web)}"
             try:
                 await until(
-                    lambda: shown_everything(app) and running.sink.traces and running.sink.metrics,
+                    lambda: (
+                        shown_everything(app)
+                        and running.sink.traces
+                        and running.sink.metrics
+                        and running.sink.logs
+                    ),
                     timeout=30,
                     what="every plant failing and succeeding, and OTLP arriving",
                 )
@@ -459,5 +467,7 @@ def shows_what_it_searched(outputs: dict[str, str]) -> None:
     assert "state_changed" in outputs["audit file"] and "security_event" in outputs["audit file"]
     assert "<redacted>" in outputs["log (text)"] and "<redacted>" in outputs["log (json)"]
     assert "<redacted>" in outputs["OTLP traces"] and "condition failed" in outputs["OTLP traces"]
+    shipped = outputs["OTLP logs (the audit trail)"]
+    assert "security_event" in shipped and "agent_stopped" in shipped
     assert "What needs attention" in outputs["report --from (md)"]
     assert " FAIL " in outputs["probe"] and '"success": false' in outputs["probe --json"]

@@ -43,7 +43,8 @@ class Record:
         }
 
 
-def _digest(body: dict[str, Any]) -> str:
+def digest(body: dict[str, Any]) -> str:
+    """SHA-256 of the record's canonical JSON (sorted keys, no spaces), ``hash`` left out."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -60,7 +61,7 @@ def seal(
         "details": details,
         "prev": prev,
     }
-    return Record(seq, time, type, subject, details, prev, _digest(body))
+    return Record(seq, time, type, subject, details, prev, digest(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def verify_files(paths: Sequence[Path], *, head: Path | None = None) -> Verdict:
                 problems.append(f"{where}: not an audit record")
                 continue
             count += 1
-            if _digest(raw) != claimed:
+            if digest(raw) != claimed:
                 problems.append(f"{where}: record {seq} was modified (its hash does not match)")
             if expected_seq is None:
                 first_seq = seq

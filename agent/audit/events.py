@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agent import __version__
+from agent.audit.chain import Record
 from agent.audit.log import AuditLog, AuditSnapshot
 from agent.evaluation.compliance import Change
 from agent.evaluation.state import Transition
@@ -40,12 +41,21 @@ class AuditTrail(BaseOutput):
 
     name = "audit"
 
-    def __init__(self, plan: Plan, scrub: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        scrub: Callable[[str], str],
+        written: Callable[[list[Record]], object] | None = None,
+    ) -> None:
         assert plan.audit is not None
         self._plan = plan
         self.settings = plan.audit
         self.log = AuditLog(
-            plan.audit.path, max_bytes=int(plan.audit.max_bytes), keep=plan.audit.keep, scrub=scrub
+            plan.audit.path,
+            max_bytes=int(plan.audit.max_bytes),
+            keep=plan.audit.keep,
+            scrub=scrub,
+            written=written,
         )
         self.log.open()  # AuditPathError: said at start, before any probe runs
         self._certs: dict[tuple[str, str], str] = {}  # (integration, endpoint) -> fingerprint

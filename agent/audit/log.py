@@ -1,5 +1,8 @@
 """The writer: events are queued by the agent and written in batches, flushed and fsynced.
 
+A batch on disk is then passed to ``written`` (the App ships it as OTLP log records); the local
+file comes first, so what is shipped is what the file holds.
+
 A write that fails (a full disk) loses nothing: the file is cut back to where the batch
 began, the batch stays queued, the failure is counted, and the next flush tries again. Only
 when the bounded queue overflows are the oldest events dropped, and the next record written
@@ -70,11 +73,13 @@ class AuditLog:
         keep: int = 5,
         queue_limit: int = 10_000,
         scrub: Callable[[str], str] = str,
+        written: Callable[[list[Record]], object] | None = None,
     ) -> None:
         self.path = Path(path)
         self.head = self.path.with_name(self.path.name + ".head")
         self.max_bytes, self.keep = max_bytes, keep
         self.scrub = scrub
+        self.written = written  # hears each batch once it is on disk (to ship it elsewhere)
         self.stats = AuditStats()
         self._pending: deque[_Event] = deque(maxlen=queue_limit)
         self._lock = asyncio.Lock()
@@ -143,6 +148,11 @@ class AuditLog:
             self._seq, self._prev = seq, prev
             self.stats.last_success = time.time()
             self.error = ""
+            if self.written is not None:
+                try:
+                    self.written(records)
+                except Exception:  # shipping elsewhere must never cost the local trail
+                    log.exception("audit records written, but passing them on failed")
             if self._failing_since is not None:
                 log.warning(
                     "audit log writable again after %.0fs", time.time() - self._failing_since

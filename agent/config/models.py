@@ -32,6 +32,7 @@ from agent.fields import Duration, LabelName, Name, Percent, PositiveDuration
 from agent.policies.config import ComplianceConfig, PolicySet
 from agent.probers import REGISTRY
 from agent.probers.base import ProberSpec
+from agent.sharding import MAX_SHARDS
 from agent.thresholds import SIGNALS, parse_level
 from agent.timing import timeout_problem
 from exporters.config import ExportersConfig
@@ -56,6 +57,22 @@ class StateSettings(Frozen):
     successes_to_recover: int = Field(default=2, ge=1, le=100)
     flapping_window: PositiveDuration = 600.0
     flapping_changes: int = Field(default=6, ge=2, le=1000)
+
+
+class ShardSettings(Frozen):
+    """``shard: {index: i, total: n}``: this agent runs shard i of n of the config's probes
+    (agent/sharding.py says which); ``--shard`` wins over it, and it over the environment."""
+
+    total: int = Field(ge=1, le=MAX_SHARDS, description="how many shards the probes are split in")
+    index: int = Field(ge=0, description="which of them this agent runs, from 0 to total - 1")
+
+    @field_validator("index")
+    @classmethod
+    def _within(cls, value: int, info: ValidationInfo) -> int:
+        total = info.data.get("total")
+        if total is not None and value >= total:
+            raise ValueError(f"must be below total ({total}): shards are numbered 0 to {total - 1}")
+        return value
 
 
 class AgentSettings(Frozen):
@@ -87,6 +104,10 @@ class AgentSettings(Frozen):
         default=False,
         description="export each probe's run-duration histogram (14 series a probe); a probe's "
         "own histogram: true or false wins",
+    )
+
+    shard: ShardSettings | None = Field(
+        default=None, description="run one shard of the probes; default: every probe"
     )
 
     @model_validator(mode="after")

@@ -199,12 +199,13 @@ class StateTracker:
         return State.OK, "", ()
 
     def _root_cause(self, key: str) -> str | None:
-        """The first down dependency (depth first) none of whose own dependencies is down."""
+        """The first down dependency (depth first) none of whose own dependencies is down.
+        Only dependencies in the plan count: a shard cannot see one held by another shard."""
         seen: set[str] = set()
 
         def walk(node: str) -> str | None:
             for dep in self.plan.integrations[node].depends_on:
-                if dep in seen:
+                if dep in seen or dep not in self._memory:
                     continue
                 seen.add(dep)
                 deeper = walk(dep)

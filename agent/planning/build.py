@@ -13,6 +13,7 @@ import hashlib
 import os
 import socket
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,17 +24,24 @@ from agent.config import ConfigError, LoadedConfig, Problem, load_config
 from agent.config.models import DEFAULT_OBJECTIVES, AgentSettings
 from agent.plan import IntegrationPlan, Plan, ProbePlan
 from agent.planning.compliance import compile_compliance
+from agent.planning.shard import choose_shard, share
 from agent.probers import REGISTRY
 from agent.probers.base import Known, ProberSpec
+from agent.sharding import Shard
 from agent.thresholds import SIGNALS, ThresholdRule
 from agent.timing import resolve
 
 KeyPath = tuple[str | int, ...]
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Load, validate and compile a config file; raises ConfigError listing every problem."""
-    return build_plan(load_config(path))
+def load_plan(
+    path: str | Path, *, shard: Shard | None = None, env: Mapping[str, str] | None = None
+) -> Plan:
+    """Load, validate and compile a config file, then keep this agent's shard of it: ``shard``
+    (``--shard``), else ``agent.shard``, else the one ``env`` (default: the process's
+    environment) names. Raises ConfigError listing every problem."""
+    plan = build_plan(load_config(path))
+    return share(plan, choose_shard(shard, plan, os.environ if env is None else env))
 
 
 def build_plan(loaded: LoadedConfig) -> Plan:

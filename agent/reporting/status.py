@@ -84,6 +84,8 @@ def _agent(snap: Snapshot) -> dict[str, Any]:
         "ready": snap.agent.ready,
         "ready_reason": snap.agent.ready_reason,
         "started": snap.agent.started,
+        # the share of the config's probes this agent runs; null: all of them
+        "shard": _shard(snap),
         "config": {
             "source": Path(snap.plan.source).name,  # the file, not where it sits on disk
             "digest": snap.plan.digest,
@@ -190,6 +192,18 @@ def _uptime(snap: Snapshot, probe_ids: Iterable[str]) -> float | None:
         kept = [(runs, answers) for runs, answers in kept if answers]
     total = sum(len(runs) for runs, _ in kept)
     return sum(runs.passed for runs, _ in kept) / total if total else None
+
+
+def _shard(snap: Snapshot) -> dict[str, Any] | None:
+    shard = snap.plan.shard
+    if shard is None:
+        return None
+    return {
+        "index": shard.index,
+        "total": shard.total,
+        "probes": len(snap.plan.probes),
+        "integrations": len(snap.plan.integrations),
+    }
 
 
 def _scores(snap: Snapshot, view: ComplianceView | None) -> dict[str, Any] | None:

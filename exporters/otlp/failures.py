@@ -32,9 +32,11 @@ SDK_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
     "opentelemetry.exporter.otlp.proto.grpc.metric_exporter",
     "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
     "opentelemetry.exporter.otlp.proto.http._common",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._log_exporter",
     "opentelemetry.exporter.otlp.common.http",
     "opentelemetry.sdk._shared_internal",
     "opentelemetry.sdk.metrics._internal.instrument",
@@ -106,17 +108,18 @@ class ExportFailures:
     def closed(self) -> bool:
         return self._deadline is not None and self._clock() >= self._deadline
 
-    def run(self, signal: str, where: str, export: Callable[[], bool]) -> bool:
-        """Call ``export`` (True on success), count and log the outcome; never raises.
+    def run(self, signal: str, where: str, export: Callable[[], bool], items: int = 1) -> bool:
+        """Call ``export`` (True on success), count and log the outcome; never raises. A
+        failure counts ``items``: 1 an export, or (audit records) the records it carried.
 
         While stopping, a signal whose last export failed is not tried again: the collector
         is away, and each attempt could take the whole export timeout.
         """
         if self.closed:
-            self._failed(signal, where, "shutting down: the flush deadline has passed")
+            self._failed(signal, where, "shutting down: the flush deadline has passed", items)
             return False
         if self._deadline is not None and signal in self._streaks:
-            self._failed(signal, where, "shutting down and the collector is not answering")
+            self._failed(signal, where, "shutting down and the collector is not answering", items)
             return False
         began = self._clock()
         with self._lock:
@@ -133,7 +136,7 @@ class ExportFailures:
         if ok:
             self._succeeded(signal, where)
         else:
-            self._failed(signal, where, why)
+            self._failed(signal, where, why, items)
         return ok
 
     def _settle(self, signal: str, began: float) -> None:
@@ -146,11 +149,17 @@ class ExportFailures:
                 key = (self.exporter, signal)
                 self._counts[key] = self._counts.get(key, 0) + overdue
 
-    def _failed(self, signal: str, where: str, why: str) -> None:
+    def lost(self, signal: str, where: str, items: int, why: str) -> None:
+        """``items`` never handed to an exporter (audit records over the queue's bound):
+        counted as failures are, since they will not reach the collector either."""
+        if items:
+            self._failed(signal, where, why, items)
+
+    def _failed(self, signal: str, where: str, why: str, items: int = 1) -> None:
         now = self._clock()
         with self._lock:
             key = (self.exporter, signal)
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + items
             streak = self._streaks.setdefault(signal, _Streak())
             streak.failures += 1
             first = streak.failures == 1

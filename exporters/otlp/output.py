@@ -1,12 +1,12 @@
-"""The OTLP output: metrics and traces of one App, started and stopped with it.
+"""The OTLP output: metrics, traces and audit records of one App, started and stopped with it.
 
 Off unless the config or the environment asks for it; when off the SDK is not even imported
 (the pipelines' modules are loaded in ``start``, on purpose: they cost tens of MiB).
 Nothing here touches the SDK's global providers: every provider is passed explicitly, so two
 Apps in one process (tests do this) export independently. A collector that is down, slow or
-refusing costs the agent bounded memory (one metrics batch, ``max_queue_size`` spans) and
-never a probe: exports run in worker threads, collection and span bookkeeping on the loop are
-in-memory only, and stopping waits ``shutdown_timeout`` at most.
+refusing costs the agent bounded memory (one metrics batch, ``max_queue_size`` spans and as
+many audit records) and never a probe: exports run in worker threads, collection and span
+bookkeeping on the loop are in-memory only, and stopping waits ``shutdown_timeout`` at most.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from agent.audit.chain import Record
 from agent.outputs import BaseOutput, RunTrace
 from agent.plan import Plan, ProbePlan
 from agent.results import Result
@@ -29,6 +30,7 @@ from exporters.otlp.failures import ExportFailures, throttle_sdk_logs
 from exporters.otlp.settings import OtlpSettings, OtlpSettingsError, resolve
 
 if TYPE_CHECKING:
+    from exporters.otlp.logs import OtelAuditLogs
     from exporters.otlp.metrics import OtelMetrics
     from exporters.otlp.traces import OtelTraces
 
@@ -60,6 +62,7 @@ class OtlpOutput(BaseOutput):
         self.settings: OtlpSettings | None = None
         self.metrics: OtelMetrics | None = None
         self.traces: OtelTraces | None = None
+        self.logs: OtelAuditLogs | None = None
         self._task: asyncio.Task[None] | None = None
         try:
             self.settings = resolve(plan.exporters.otlp, self._env)
@@ -68,7 +71,7 @@ class OtlpOutput(BaseOutput):
 
     @property
     def active(self) -> bool:
-        return self.metrics is not None or self.traces is not None
+        return self.metrics is not None or self.traces is not None or self.logs is not None
 
     def start(self) -> None:
         """Build the pipelines and start collecting; a setting that cannot work is logged and
@@ -80,21 +83,23 @@ class OtlpOutput(BaseOutput):
             self._build(settings)
         except Exception as error:  # a bad CA path, an SDK refusing an option
             log.error("OTLP export is off: %s", error)
-            self.metrics = self.traces = None
+            self.metrics = self.traces = self.logs = None
             return
         throttle_sdk_logs()
         if self.metrics is not None:
             self._task = asyncio.create_task(self._collect_forever(settings.metric_interval))
 
     def _build(self, settings: OtlpSettings) -> None:
+        from exporters.otlp.logs import OtelAuditLogs
         from exporters.otlp.metrics import OtelMetrics
         from exporters.otlp.resource import build_resource
         from exporters.otlp.traces import OtelTraces
-        from exporters.otlp.transport import metric_exporter, span_exporter
+        from exporters.otlp.transport import log_exporter, metric_exporter, span_exporter
         from exporters.prometheus.collector import SnapshotCollector
 
         plan = self._plan
-        resource = build_resource(settings, self._env, dict(plan.const_labels).get("agent", ""))
+        agent = dict(plan.const_labels).get("agent", "")
+        resource = build_resource(settings, self._env, agent)
         if settings.metrics is not None:
             target = settings.metrics
             self.metrics = OtelMetrics(
@@ -127,6 +132,19 @@ class OtlpOutput(BaseOutput):
                 target.display,
                 settings.success_ratio * 100,
             )
+        if settings.logs is not None and plan.audit is not None:
+            target = settings.logs
+            self.logs = OtelAuditLogs(
+                log_exporter(target),
+                resource,
+                self.exports,
+                target.display,
+                agent=agent,
+                max_queue_size=settings.log_queue_size,
+                schedule_delay=settings.log_delay,
+            )
+            self.exports.track("logs")
+            log.info("OTLP logs (the audit trail's records) to %s", target.display)
 
     async def _collect_forever(self, interval: float) -> None:
         while True:
@@ -154,6 +172,11 @@ class OtlpOutput(BaseOutput):
         attributes.update(self._plan.const_labels)
         self.metrics.record(result.duration, attributes, trace.context)
 
+    def on_audit(self, records: Sequence[Record]) -> None:
+        """Audit records just written to the local trail: shipped as log records."""
+        if self.logs is not None:
+            self.logs.ship(records)
+
     def on_reload(self, old: Plan, new: Plan) -> None:
         self._plan = new
 
@@ -176,8 +199,8 @@ class OtlpOutput(BaseOutput):
             self._task = None
         if not self.active or self.settings is None:
             return
-        metrics, traces = self.metrics, self.traces
-        self.metrics = self.traces = None
+        metrics, traces, logs = self.metrics, self.traces, self.logs
+        self.metrics = self.traces = self.logs = None
         timeout = self.settings.shutdown_timeout
         deadline = time.monotonic() + timeout
         if metrics is not None:
@@ -191,10 +214,11 @@ class OtlpOutput(BaseOutput):
             for work in (
                 (lambda: metrics.shutdown(timeout)) if metrics else None,
                 traces.shutdown if traces else None,
+                logs.shutdown if logs else None,
             )
             if work is not None
         ]
-        cutoff = threading.Timer(timeout, _abort, (metrics, traces))
+        cutoff = threading.Timer(timeout, _abort, (metrics, traces, logs))
         cutoff.daemon = True
         cutoff.start()
         _, unfinished = await asyncio.wait(running, timeout=timeout + STOP_GRACE)
@@ -203,6 +227,11 @@ class OtlpOutput(BaseOutput):
             waiting.cancel()
         if unfinished:
             log.warning("OTLP: gave up flushing after %gs; unsent telemetry is dropped", timeout)
+        if logs is not None and logs.outstanding > 0:
+            log.warning(
+                "OTLP logs: %d audit records not sent before stopping (the local trail has them)",
+                logs.outstanding,
+            )
 
 
 def _daemon(work: Callable[[], Any]) -> concurrent.futures.Future[None]:
@@ -222,11 +251,14 @@ def _daemon(work: Callable[[], Any]) -> concurrent.futures.Future[None]:
     return done
 
 
-def _abort(metrics: OtelMetrics | None, traces: OtelTraces | None) -> None:
+def _abort(
+    metrics: OtelMetrics | None, traces: OtelTraces | None, logs: OtelAuditLogs | None
+) -> None:
     """At the deadline: close the exporters, which cancels a gRPC call in flight."""
     for close in (
         metrics.reader.abort if metrics else None,
         traces.exporter.shutdown if traces else None,
+        logs.exporter.shutdown if logs else None,
     ):
         if close is not None:
             try:

@@ -20,12 +20,13 @@ from exporters.config import OtlpExporter
 
 log = logging.getLogger("oversight.otel")
 
-SIGNALS = ("metrics", "traces")
+SIGNALS = ("metrics", "traces", "logs")  # logs: the audit trail's records
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 DEFAULT_TIMEOUT = 10.0  # seconds, per export
 DEFAULT_METRIC_INTERVAL = 60.0  # seconds, the specification's default
 DEFAULT_MAX_QUEUE = 2048  # spans
 DEFAULT_SPAN_DELAY = 5.0  # seconds between span batches
+DEFAULT_LOG_DELAY = 1.0  # seconds between batches of audit records
 
 
 class OtlpSettingsError(ValueError):
@@ -57,10 +58,13 @@ class SignalTarget:
 class OtlpSettings:
     metrics: SignalTarget | None  # None: this signal is not exported
     traces: SignalTarget | None
+    logs: SignalTarget | None  # audit records, when there is an audit trail
     metric_interval: float
     success_ratio: float
     max_queue_size: int
     span_delay: float  # seconds between span batches
+    log_queue_size: int  # audit records waiting to be sent at most
+    log_delay: float  # seconds between batches of audit records
     propagate: bool
     shutdown_timeout: float
     service_name: str | None  # None: the environment's, else the default
@@ -93,6 +97,7 @@ def resolve(config: OtlpExporter, env: Mapping[str, str]) -> OtlpSettings | None
     return OtlpSettings(
         metrics=targets["metrics"],
         traces=targets["traces"],
+        logs=targets["logs"],
         metric_interval=config.metrics.interval
         or _millis(env, "OTEL_METRIC_EXPORT_INTERVAL")
         or DEFAULT_METRIC_INTERVAL,
@@ -101,6 +106,10 @@ def resolve(config: OtlpExporter, env: Mapping[str, str]) -> OtlpSettings | None
         or _int(env, "OTEL_BSP_MAX_QUEUE_SIZE")
         or DEFAULT_MAX_QUEUE,
         span_delay=_millis(env, "OTEL_BSP_SCHEDULE_DELAY") or DEFAULT_SPAN_DELAY,
+        log_queue_size=config.logs.max_queue_size
+        or _int(env, "OTEL_BLRP_MAX_QUEUE_SIZE")
+        or DEFAULT_MAX_QUEUE,
+        log_delay=_millis(env, "OTEL_BLRP_SCHEDULE_DELAY") or DEFAULT_LOG_DELAY,
         propagate=config.traces.propagate,
         shutdown_timeout=config.shutdown_timeout,
         service_name=config.service_name,

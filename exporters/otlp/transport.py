@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -45,6 +46,18 @@ def metric_exporter(target: SignalTarget) -> MetricExporter:
     )
 
     return HttpMetrics(**_http_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+
+
+def log_exporter(target: SignalTarget) -> LogRecordExporter:
+    if target.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+            OTLPLogExporter as GrpcLogs,
+        )
+
+        return GrpcLogs(**_grpc_options(target))
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+
+    return HttpLogs(**_http_options(target))
 
 
 def _grpc_options(target: SignalTarget) -> dict[str, Any]:

@@ -200,7 +200,8 @@ def integration_state(
 
 def agent_health(snap: Snapshot, out: Sink) -> None:
     health = snap.agent
-    out.add(n.BUILD_INFO, (__version__, platform.python_version()), 1)
+    shard = snap.plan.shard
+    out.add(n.BUILD_INFO, (__version__, platform.python_version(), str(shard or "")), 1)
     out.add(n.AGENT_READY, (), 1.0 if health.ready else 0.0)
     out.add(n.RELOAD_SUCCESSFUL, (), 1.0 if health.reload_successful else 0.0)
     out.add(n.RELOAD_SUCCESS_TIME, (), health.last_reload_success)

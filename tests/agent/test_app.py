@@ -120,6 +120,43 @@ async def test_metrics_and_status_after_the_first_round(
     assert status == 200 and "account_service" in page and "connect_refused" in page
 
 
+async def test_a_sharded_agent_runs_and_shows_only_its_share(
+    start_agent: StartAgent, tcp_server: str, closed_port: str
+) -> None:
+    """Shard 0 of 2 holds account_service's probe (agent/sharding.py's owner), not the
+    ledger's: the ledger has no series here, the service is down on this shard's word (its
+    dependency is another shard's), and build_info and the status API name the shard."""
+    sharded = CONFIG.replace("  labels: {{cluster: test}}", "  shard: {{index: 0, total: 2}}")
+    agent = await start_agent(sharded.format(up=tcp_server, down=closed_port))
+    await agent.wait_ready()
+    assert set(agent.app.plan.probes) == {"account/account_service/port"}
+    m = await agent.metrics()
+    assert sample(m, "oversight_build_info", shard="0/2") == 1.0
+    integrations = {dict(ls).get("integration") for (_, ls) in m if ("integration", "") not in ls}
+    assert integrations - {None} == {"account_service"}
+    state = {"integration": "account_service", "state": "down", "root_cause": ""}
+    assert sample(m, "oversight_integration_state", **state) == 1.0
+    assert sample(m, "oversight_integration_depends_on", dependency="account/ledger") == 1.0
+    assert sample(m, "oversight_probes_configured", kind="tcp") == 1.0
+    _, body = await agent.get("/api/v1/status")
+    doc = json.loads(body)
+    assert doc["agent"]["shard"] == {"index": 0, "total": 2, "probes": 1, "integrations": 1}
+    assert list(doc["patterns"]["account"]["integrations"]) == ["account_service"]
+    _, page = await agent.get("/")
+    assert "shard 0/2 (1 probe)" in page
+
+
+async def test_an_agent_that_is_not_sharded_says_so(
+    start_agent: StartAgent, tcp_server: str, closed_port: str
+) -> None:
+    agent = await start_agent(CONFIG.format(up=tcp_server, down=closed_port))
+    m = await agent.metrics()
+    (labels,) = [dict(ls) for (name, ls) in m if name == "oversight_build_info"]
+    assert labels["shard"] == ""
+    _, body = await agent.get("/api/v1/status")
+    assert json.loads(body)["agent"]["shard"] is None
+
+
 async def test_openmetrics_is_served_when_asked_for(
     start_agent: StartAgent, tcp_server: str, closed_port: str
 ) -> None:

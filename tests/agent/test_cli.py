@@ -205,3 +205,47 @@ def test_the_demo_banner_commands_work_as_printed(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("ok: ")
+
+
+SHARDED = "".join(
+    f"""\
+      i{n}:
+        scope: internal
+        probes:
+          t: {{tcp: {{address: "127.0.0.1:1"}}}}
+"""
+    for n in range(12)
+)
+
+
+def test_check_says_what_a_shard_would_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole config is checked whatever the shard; the shard's share is said after it."""
+    path = tmp_path / "oversight.yaml"
+    path.write_text("patterns:\n  p:\n    integrations:\n" + SHARDED)
+    monkeypatch.delenv("OVERSIGHT_SHARD", raising=False)
+    monkeypatch.delenv("OVERSIGHT_SHARDS", raising=False)
+    held = []
+    for index in range(3):
+        assert main(["check", "-c", str(path), "--shard", f"{index}/3"]) == 0
+        out = capsys.readouterr().out
+        assert "ok: 1 patterns, 12 integrations" in out and "12 probes (tcp 12)" in out
+        held.append(int(out.split(f"shard {index}/3 runs ")[1].split()[0]))
+    assert sum(held) == 12
+    monkeypatch.setenv("OVERSIGHT_SHARDS", "3")
+    monkeypatch.setenv("POD_NAME", "oversight-prober-4")
+    assert main(["check", "-c", str(path)]) == 0
+    assert f"shard 1/3 runs {held[1]} probes" in capsys.readouterr().out
+    monkeypatch.setenv("POD_NAME", "oversight-prober")
+    assert main(["check", "-c", str(path)]) == 1
+    assert capsys.readouterr().err.startswith(
+        "environment: OVERSIGHT_SHARDS is set but this pod's ordinal is unknown"
+    )
+
+
+def test_a_bad_shard_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "-c", "x.yaml", "--shard", "2/2"])
+    assert caught.value.code == 2
+    assert "argument --shard: shard index 2 is not one of 0..1" in capsys.readouterr().err

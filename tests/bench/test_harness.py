@@ -113,3 +113,30 @@ def test_the_harness_runs_on_a_tiny_n(tmp_path: Path) -> None:
     assert "| series per HTTP probe, per integration of its own |" in text
     assert len(raw["pids"]) >= 5  # nginx twice, the agent, Prometheus, blackbox, load generator
     assert [pid for pid in raw["pids"] if Path(f"/proc/{pid}").exists()] == []  # all stopped
+
+
+def test_the_scaling_run_measures_each_shard(tmp_path: Path) -> None:
+    """``--scaling`` on a tiny N: one agent, then two shards, every figure measured, the
+    shards' probes adding up to the config's, every process stopped."""
+    assert not peers.missing_packages([peers.NGINX]), "install nginx (bash scripts/test does)"
+    out = tmp_path / "SCALING.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--scaling", "--tiny", "--no-install", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "## Results" in out.read_text() and "## Figures for sizing" in out.read_text()
+    raw = json.loads(out.with_suffix(".json").read_text())
+    single, sharded = raw["outcome"]["single"], raw["outcome"]["sharded"]
+    assert [s["name"] for s in sharded] == ["0/2", "1/2"]
+    assert sum(s["probes"] for s in sharded) == single[0]["probes"] == 60
+    for agent in [*single, *sharded]:
+        assert agent["probes_per_s"][0] > 0 and agent["cpu_cores"][0] > 0
+        assert agent["peak_rss_mib"] > 0 and agent["ready_s"] > 0
+        assert agent["schedule_error_ms"]["p99"] >= 0
+    assert raw["figures"]["shards_cores_total"] > 0
+    assert [pid for pid in raw["meta"]["pids"] if Path(f"/proc/{pid}").exists()] == []

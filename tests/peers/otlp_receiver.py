@@ -1,5 +1,5 @@
-"""A real OTLP receiver for tests: the Collector's gRPC metrics and trace services, and the
-OTLP/HTTP protobuf endpoints (/v1/metrics, /v1/traces), recording what they are sent.
+"""A real OTLP receiver for tests: the Collector's gRPC metrics, trace and logs services, and the
+OTLP/HTTP protobuf endpoints (/v1/metrics, /v1/traces, /v1/logs), recording what they are sent.
 
 Both bind 127.0.0.1 (port 0 unless told), can be stopped and started again on the same port,
 and can be made to misbehave: ``sink.mode`` is ``ok``, ``refuse`` (UNAVAILABLE / 503) or
@@ -13,6 +13,7 @@ own threads and the HTTP one on the test's event loop. Run as a script it listen
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import threading
 import time
@@ -26,6 +27,9 @@ from typing import Any
 import aiohttp
 import grpc
 from aiohttp import web
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as lpb
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as lgrpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mpb
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as mgrpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tpb
@@ -64,6 +68,15 @@ class Span:
 
 
 @dataclass(frozen=True)
+class LogRecord:
+    body: Any
+    attributes: dict[str, Any]
+    time: int  # unix nanoseconds
+    severity: str
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Point:
     """One data point of one metric, flattened."""
 
@@ -85,6 +98,7 @@ class Sink:
     delay: float = 5.0
     metrics: list[mpb.ExportMetricsServiceRequest] = field(default_factory=list)
     traces: list[tpb.ExportTraceServiceRequest] = field(default_factory=list)
+    logs: list[lpb.ExportLogsServiceRequest] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     calls: int = 0
     verbose: bool = False
@@ -96,9 +110,11 @@ class Sink:
             self.calls += 1
             if self.mode != "ok":
                 return False
-            target = (
+            target: list[Any] = (
                 self.metrics
                 if isinstance(request, mpb.ExportMetricsServiceRequest)
+                else self.logs
+                if isinstance(request, lpb.ExportLogsServiceRequest)
                 else self.traces
             )
             target.append(request)
@@ -130,6 +146,30 @@ class Sink:
             for ss in rs.scope_spans
             for s in ss.spans
         ]
+
+    def log_records(self) -> list[LogRecord]:
+        with self.lock:
+            requests = list(self.logs)
+        return [
+            LogRecord(
+                body=value_of(r.body),
+                attributes=attrs(r.attributes),
+                time=r.time_unix_nano,
+                severity=r.severity_text,
+                resource=attrs(rl.resource.attributes),
+            )
+            for request in requests
+            for rl in request.resource_logs
+            for sl in rl.scope_logs
+            for r in sl.log_records
+        ]
+
+    def collector_file(self) -> str:
+        """The log requests as the Collector's file exporter writes them: each request as one
+        line of OTLP/JSON."""
+        with self.lock:
+            requests = list(self.logs)
+        return "".join(json.dumps(MessageToDict(r)) + "\n" for r in requests)
 
     def points(self, name: str | None = None) -> list[Point]:
         with self.lock:
@@ -166,6 +206,13 @@ def _points(request: mpb.ExportMetricsServiceRequest) -> Iterator[Point]:
 
 
 def _describe(request: Any) -> str:
+    if isinstance(request, lpb.ExportLogsServiceRequest):
+        records = [
+            r for rl in request.resource_logs for sl in rl.scope_logs for r in sl.log_records
+        ]
+        return (
+            f"logs: {len(records)} records, e.g. {records[0].body.string_value if records else '-'}"
+        )
     if isinstance(request, mpb.ExportMetricsServiceRequest):
         names = {
             m.name for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
@@ -187,6 +234,17 @@ class _Metrics(mgrpc.MetricsServiceServicer):
         _misbehave(self.sink, context, self.closing)
         self.sink.take(request, dict(context.invocation_metadata()))
         return mpb.ExportMetricsServiceResponse()
+
+
+class _Logs(lgrpc.LogsServiceServicer):
+    def __init__(self, sink: Sink, closing: threading.Event) -> None:
+        self.sink = sink
+        self.closing = closing
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        _misbehave(self.sink, context, self.closing)
+        self.sink.take(request, dict(context.invocation_metadata()))
+        return lpb.ExportLogsServiceResponse()
 
 
 class _Traces(tgrpc.TraceServiceServicer):
@@ -231,6 +289,7 @@ class GrpcReceiver:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         mgrpc.add_MetricsServiceServicer_to_server(_Metrics(self.sink, self._closing), server)
         tgrpc.add_TraceServiceServicer_to_server(_Traces(self.sink, self._closing), server)
+        lgrpc.add_LogsServiceServicer_to_server(_Logs(self.sink, self._closing), server)
         address = f"127.0.0.1:{self.port}"
         if self.tls is None:
             self.port = server.add_insecure_port(address)
@@ -268,6 +327,7 @@ class HttpReceiver:
         app = web.Application()
         app.router.add_post("/v1/metrics", self._handler(mpb.ExportMetricsServiceRequest))
         app.router.add_post("/v1/traces", self._handler(tpb.ExportTraceServiceRequest))
+        app.router.add_post("/v1/logs", self._handler(lpb.ExportLogsServiceRequest))
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await runner.setup()
         site = web.TCPSite(
@@ -300,7 +360,8 @@ class HttpReceiver:
             parsed.ParseFromString(body)
             self.sink.take(parsed, {k.lower(): v for k, v in request.headers.items()})
             response = type(parsed).__name__.replace("Request", "Response")
-            reply = (mpb if "Metrics" in response else tpb).__dict__[response]()
+            module = mpb if "Metrics" in response else lpb if "Logs" in response else tpb
+            reply = module.__dict__[response]()
             return web.Response(
                 body=reply.SerializeToString(), content_type="application/x-protobuf"
             )

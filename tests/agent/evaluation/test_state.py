@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+
 from agent.config import load_config_text
 from agent.evaluation.state import State, StateTracker
 from agent.plan import Plan
@@ -103,6 +106,30 @@ def test_a_dependant_failing_with_its_dependency_down_is_impacted_with_the_root_
         ("account/ledger", State.DOWN, State.OK),
         ("account/service", State.IMPACTED, State.DOWN),
     ]
+
+
+def test_a_dependency_held_by_another_shard_is_not_seen() -> None:
+    """A shard holding the service and the workflow but not the ledger cannot see the
+    ledger's state: the service is down on its own word (the recording rules combine shards)
+    and the workflow, depending on the service held here, is impacted by it."""
+    world = World()
+    whole = world.plan
+    part = dataclasses.replace(
+        whole,
+        integrations=MappingProxyType(
+            {k: v for k, v in whole.integrations.items() if k != "account/ledger"}
+        ),
+        probes=MappingProxyType(
+            {k: v for k, v in whole.probes.items() if not k.startswith("account/ledger/")}
+        ),
+    )
+    world.tracker.set_plan(part, world.now)
+    world.feed("account/service", False)
+    world.feed("bill_pay/workflow", False)
+    service = world.tracker.status("account/service")
+    assert (service.state, service.root_cause) == (State.DOWN, None)
+    workflow = world.tracker.status("bill_pay/workflow")
+    assert (workflow.state, workflow.root_cause) == (State.IMPACTED, "account/service")
 
 
 def test_a_healthy_dependant_of_a_down_dependency_stays_ok() -> None:

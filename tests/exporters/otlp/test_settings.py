@@ -141,8 +141,18 @@ def test_a_signal_can_be_left_out() -> None:
     assert no_traces is not None and no_traces.traces is None and no_traces.metrics is not None
     no_metrics = settings({"metrics": {"enabled": False}}, **endpoint)
     assert no_metrics is not None and no_metrics.metrics is None
-    both_off = {"metrics": {"enabled": False}, "traces": {"enabled": False}}
-    assert settings(both_off, **endpoint) is None
+    no_logs = settings(**endpoint, OTEL_LOGS_EXPORTER="none")
+    assert no_logs is not None and no_logs.logs is None and no_logs.traces is not None
+    logs_off = settings({"logs": {"enabled": False}}, **endpoint)
+    assert logs_off is not None and logs_off.logs is None
+    all_off = {"metrics": {"enabled": False}, "traces": {"enabled": False}}
+    assert settings(all_off, **endpoint, OTEL_LOGS_EXPORTER="none") is None
+    logs_only = settings(all_off, **endpoint)
+    assert logs_only is not None and logs_only.logs is not None  # the audit trail's records
+    assert logs_only.logs.endpoint == "http://c:4317"
+    assert (logs_only.log_queue_size, logs_only.log_delay) == (2048, 1.0)
+    queue = settings({"logs": {"max_queue_size": 9}}, **endpoint, OTEL_BLRP_SCHEDULE_DELAY="200")
+    assert queue is not None and (queue.log_queue_size, queue.log_delay) == (9, 0.2)
 
 
 @pytest.mark.parametrize(
