@@ -117,8 +117,12 @@
       ? [el('span', {class: 'ready yes'}, ['ready'])]
       : [el('span', {class: 'ready no'}, ['not ready']), ' ',
          el('span', {class: 'muted'}, ['(' + agent.ready_reason + ')'])];
+    var shard = agent.shard
+      ? ' · shard ' + agent.shard.index + '/' + agent.shard.total + ' (' + agent.shard.probes +
+        (agent.shard.probes === 1 ? ' probe)' : ' probes)')
+      : '';
     return ready.concat([
-      ' · agent ' + agent.version + ' · config ' + agent.config.source + ' · updated ',
+      ' · agent ' + agent.version + shard + ' · config ' + agent.config.source + ' · updated ',
       el('time', {id: 'updated'}, [clock(doc.generated)])
     ]);
   }

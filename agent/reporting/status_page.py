@@ -75,9 +75,18 @@ def _agent(doc: dict[str, Any]) -> str:
             f'<span class="muted">({e(agent["ready_reason"])})</span>'
         )
     return (
-        f"{ready} · agent {e(agent['version'])} · config {e(agent['config']['source'])} · "
+        f"{ready} · agent {e(agent['version'])}{_shard(agent.get('shard'))} · "
+        f"config {e(agent['config']['source'])} · "
         f'updated <time id="updated">{clock(doc["generated"])}</time>'
     )
+
+
+def _shard(shard: dict[str, Any] | None) -> str:
+    """Which share of the config this agent probes (status.js writes it the same way)."""
+    if shard is None:
+        return ""
+    probes = f"{shard['probes']} probe" + ("" if shard["probes"] == 1 else "s")
+    return f" · shard {shard['index']}/{shard['total']} ({probes})"
 
 
 def _summary(doc: dict[str, Any]) -> str:
