@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import machine, peers, pyspy, render, report, scaling, scaling_report
+from bench import machine, peers, pyspy, readme, render, report, scaling, scaling_report
 from bench.procs import Procs
 from bench.scaling import AgentFigures, ScalingOutcome, ScalingPlan
 from bench.scenarios import Outcome, Plan, run
@@ -282,6 +282,13 @@ def _scaling(args: argparse.Namespace) -> int:
         "pids": procs.history,
     }
     out.write_text(scaling_report.markdown(meta, outcome))
+    if name == "full":  # the README speaks of the full run only
+        readme.replace_block(
+            HERE.parent / "README.md",
+            "scaling",
+            "python -m bench --scaling",
+            scaling_report.readme_lines(meta, outcome),
+        )
     raw = args.json or out.with_suffix(".json")
     raw.write_text(
         json.dumps(

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import peers
+from bench import faults_report, peers, readme
 from bench.accesslog import count_between, lost_runs, read_hits, schedule_errors
 from bench.procs import Proc, Procs, free_port, wait_http
 from bench.watch import Healthz, ProcessView, get, lag_p99, percentile, samples, tasks, value
@@ -386,8 +386,6 @@ def _brief(figures: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import faults_report
-
     parser = argparse.ArgumentParser(prog="python -m bench faults", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller, shorter run")
     parser.add_argument("--out", type=Path, default=HERE / "FAULTS.md")
@@ -432,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str))
     args.out.write_text(faults_report.markdown(raw))
     if not args.no_readme:
-        faults_report.update_readme(args.readme, raw)
+        readme.replace_block(
+            args.readme, "reliability", "python -m bench faults", faults_report.readme_lines(raw)
+        )
     log(f"wrote {args.out}")
     return 0 if faults_report.all_met(raw) else 1

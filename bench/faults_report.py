@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 from typing import Any
 
 from bench.faults import (
@@ -15,9 +13,6 @@ from bench.faults import (
     GOAL_RELOAD,
     GOAL_STOP,
 )
-
-BEGIN = "<!-- reliability:begin (written by python -m bench faults) -->"
-END = "<!-- reliability:end -->"
 
 WINDOWS = (
     ("steady", "steady"),
@@ -272,28 +267,15 @@ def markdown(raw: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def readme_block(raw: dict[str, Any]) -> str:
+def readme_lines(raw: dict[str, Any]) -> list[str]:
+    """The README's reliability table (between its markers, bench/readme.py)."""
     meta = raw["meta"]
-    rows = [f"| {f} | {m} | {g} | {_ok(ok)} |" for f, m, g, ok in goals(raw)]
-    return "\n".join(
-        [
-            BEGIN,
-            f"Measured by `{meta['command']}` on {meta['started']} "
-            f"({meta['machine'].get('cpu', '?')}); method and every window in "
-            "[`bench/FAULTS.md`](bench/FAULTS.md).",
-            "",
-            "| figure | measured | goal | |",
-            "| --- | --- | --- | --- |",
-            *rows,
-            END,
-        ]
-    )
-
-
-def update_readme(path: Path, raw: dict[str, Any]) -> None:
-    """Replace the block between the markers; a README without them is left alone."""
-    text = path.read_text()
-    if BEGIN not in text or END not in text:
-        return
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    path.write_text(pattern.sub(lambda _: readme_block(raw), text))
+    return [
+        f"Measured by `{meta['command']}` on {meta['started']} "
+        f"({meta['machine'].get('cpu', '?')}); method and every window in "
+        "[`bench/FAULTS.md`](bench/FAULTS.md).",
+        "",
+        "| figure | measured | goal | |",
+        "| --- | --- | --- | --- |",
+        *(f"| {f} | {m} | {g} | {_ok(ok)} |" for f, m, g, ok in goals(raw)),
+    ]

@@ -105,9 +105,17 @@ def markdown(meta: dict[str, Any], out: ScalingOutcome) -> str:
         "",
         "## Figures for sizing",
         "",
+        *sizing_lines(fig, plan.interval),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def sizing_lines(fig: dict[str, float], interval: float) -> list[str]:
+    """One agent beside a shard: the table SCALING.md and the README's "Scaling" share."""
+    return [
         "| | one agent | a shard |",
         "| --- | --- | --- |",
-        f"| probes held per core used, every {plan.interval:g} s | "
+        f"| probes held per core used, every {interval:g} s | "
         f"{fig['single_probes_per_core']:,.0f} | {fig['shard_probes_per_core']:,.0f} |",
         f"| CPU per probe run | {fig['single_cpu_ms_per_probe']:.3f} ms | "
         f"{fig['shard_cpu_ms_per_probe']:.3f} ms |",
@@ -118,4 +126,18 @@ def markdown(meta: dict[str, Any], out: ScalingOutcome) -> str:
         f"| schedule error p99 | {fig['single_p99_ms']:.0f} ms | "
         f"{fig['shard_p99_ms_max']:.0f} ms (worst) |",
     ]
-    return "\n".join(lines) + "\n"
+
+
+def readme_lines(meta: dict[str, Any], out: ScalingOutcome) -> list[str]:
+    """The README's "Scaling" figures (between its markers, bench/readme.py)."""
+    fig = figures(out)
+    plan = out.plan
+    return [
+        f"Measured by `{meta['command']}` on {meta['started']} "
+        f"({meta['machine'].get('cpu', '?')}): one agent holding {plan.targets:,} HTTP probes "
+        f"every {plan.interval:g} s beside {plan.shards} shards of it "
+        f"({fig['shard_probes']:,.0f} probes each), every feature on; the whole run in "
+        "[`bench/SCALING.md`](bench/SCALING.md).",
+        "",
+        *sizing_lines(fig, plan.interval),
+    ]

@@ -6,7 +6,7 @@ what it wrote for each and redo only what a new result changed. Two sinks exist:
 prometheus_client's families (``collect``, for the OTLP mirror and the tests) and the text
 renderer of exporters/prometheus/exposition.py; both take the same ``add`` calls.
 
-What a probe and an integration cost in series is in README.md ("Series budget"); a test holds
+What a probe and an integration cost in series is in docs/metrics.md ("Series budget"); a test holds
 the agent to it.
 """
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import peers
+from bench import peers, readme
 from bench.accesslog import Hit, lost_runs, missed_runs, percentile, read_hits, schedule_errors
 from bench.render import compare
 
@@ -140,3 +140,15 @@ def test_the_scaling_run_measures_each_shard(tmp_path: Path) -> None:
         assert agent["schedule_error_ms"]["p99"] >= 0
     assert raw["figures"]["shards_cores_total"] > 0
     assert [pid for pid in raw["meta"]["pids"] if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_a_run_rewrites_only_its_own_readme_block(tmp_path: Path) -> None:
+    begin, end = readme.markers("scaling", "python -m bench --scaling")
+    path = tmp_path / "README.md"
+    path.write_text(f"# Title\n\n{begin}\nold figures\n{end}\n\nkept\n")
+    assert readme.replace_block(path, "scaling", "python -m bench --scaling", ["| a | 1 |"])
+    assert path.read_text() == f"# Title\n\n{begin}\n| a | 1 |\n{end}\n\nkept\n"
+    other = tmp_path / "OTHER.md"
+    other.write_text("no markers here\n")
+    assert not readme.replace_block(other, "scaling", "python -m bench --scaling", ["x"])
+    assert other.read_text() == "no markers here\n"

@@ -176,15 +176,15 @@ def test_check_reads_the_web_config_the_config_names(
     )
 
 
-def readme_blocks() -> list[str]:
-    """The YAML blocks of the README's "Securing the listener" section, in order."""
-    text = (HERE.parents[2] / "README.md").read_text()
-    section = text.split("### Securing the listener", 1)[1].split("\n## ", 1)[0]
+def documented_blocks() -> list[str]:
+    """The YAML blocks of docs/listener.md's "Securing the listener" section, in order."""
+    text = (HERE.parents[2] / "docs" / "listener.md").read_text()
+    section = text.split("## Securing the listener", 1)[1].split("\n## ", 1)[0]
     return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
 
 
-def test_the_readme_example_and_its_scrape_config_agree(certs: Certs) -> None:
-    web_block, scrape_block = readme_blocks()
+def test_the_documented_example_and_its_scrape_config_agree(certs: Certs) -> None:
+    web_block, scrape_block = documented_blocks()
     path = certs.directory.parent / "web.yml"  # its tls/ paths are the fixture's files
     path.write_text(web_block)
     config = load_web_config(path)

@@ -1,4 +1,4 @@
-"""The series budget (README.md, "Series budget"), counted from a real agent's /metrics.
+"""The series budget (docs/metrics.md, "Series budget"), counted from a real agent's /metrics.
 
 One agent runs a probe of every kind against real loopback peers (the scenarios of
 tests/agent/probers/test_registry.py, which make each kind record all it can: TLS, quotas,
