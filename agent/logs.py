@@ -49,16 +49,10 @@ def log_handler(
     return handler
 
 
-# Libraries whose every step would otherwise be a line: APScheduler logs each job it runs.
-QUIET = {"apscheduler": logging.WARNING}
-
-
 def setup_logging(level: str, fmt: str, redactor: Callable[[], Redactor]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [log_handler(fmt, redactor)]
     root.setLevel(level.upper())
-    for name, quiet in QUIET.items():
-        logging.getLogger(name).setLevel(quiet)
 
 
 class Repeats:

@@ -1,14 +1,17 @@
-"""Every probe on its interval, on APScheduler: spread start times, a global limit, no overlap.
+"""Every probe on its interval: spread start times, a global limit, no overlap.
 
-Probes that share a time slot (``SLOT`` wide) and an interval share one APScheduler job: the
-per-job overhead is paid per slot, not per probe (bench/ANALYSIS.md has the measurement). Each
-probe's place in its interval comes from its id, so a thousand probes at 30 s never fire
-together.
-The first round after a start or reload runs soon (spread over ``FIRST_ROUND_WINDOW``) from
-one-shot jobs, leaving the interval grid alone; a run due less than half an interval from the
-probe's previous one is the same run and is left out. A run whose previous one is still going is
-skipped ("overlap") and a run APScheduler found too late is dropped ("missed"); both are
-counted. Coalescing turns a clock jump's backlog into one run instead of a storm.
+Each probe's place in its interval comes from its id, so a thousand probes at 30 s never fire
+together. Probes that share an interval and a time slot (``SLOT`` wide) share one timer, so
+the cost of waking is paid per slot, not per probe. Timers are the event loop's own
+(``loop.call_at``, on its monotonic clock): a general-purpose job scheduler spent a fifth of
+the agent's CPU at 100 probes/s on date arithmetic and wake-ups that found nothing due
+(bench/ANALYSIS.md), and a clock step cannot bring a backlog of runs.
+
+The first round after a start or reload runs soon (spread over ``FIRST_ROUND_WINDOW``),
+leaving the interval grid alone; a run due less than half an interval from the probe's
+previous one is the same run and is left out. A run whose previous one is still going is
+skipped ("overlap"); grid times that passed while the loop was held (a stall longer than an
+interval) become one run, and those left out are counted ("missed").
 """
 
 from __future__ import annotations
@@ -17,15 +20,10 @@ import asyncio
 import bisect
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-
-from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobEvent, JobSubmissionEvent
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.logs import Repeats
 from agent.plan import ProbePlan
@@ -34,8 +32,8 @@ from agent.vocabulary import LAG_BUCKETS
 log = logging.getLogger("oversight.scheduler")
 
 FIRST_ROUND_WINDOW = 2.0  # seconds over which the first round after start is spread
-SLOT = 0.005  # probes whose start falls in the same 5 ms of their interval share a job
-FIRST_ROUND_TICK = 0.01  # first runs due within the same 10 ms share a one-shot job
+SLOT = 0.005  # probes whose start falls in the same 5 ms of their interval share a timer
+FIRST_ROUND_TICK = 0.01  # first runs due within the same 10 ms share a timer
 
 
 def spread_offset(probe_id: str, interval: float) -> float:
@@ -67,6 +65,18 @@ class SyncReport:
     kept: int
 
 
+@dataclass(slots=True, eq=False)
+class _Slot:
+    """The probes of one interval whose place in it falls in one ``SLOT``, and their timer."""
+
+    key: tuple[float, int]  # (interval, slot number)
+    interval: float
+    phase: float  # seconds after the scheduler's origin of the grid's first time
+    members: dict[str, None] = field(default_factory=dict)  # ordered: runs start in that order
+    due: float = 0.0  # loop time of the next run
+    timer: asyncio.TimerHandle | None = None
+
+
 class Scheduler:
     """Runs ``run(probe_id)`` for each probe on its interval under a concurrency limit."""
 
@@ -74,30 +84,30 @@ class Scheduler:
         self._run = run
         self._limit = asyncio.Semaphore(concurrency)
         self._repeats = Repeats()
-        self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
-        self._scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
-        self._anchor = datetime.now(UTC).replace(microsecond=0)  # grids keep it across reloads
-        self._members: dict[str, dict[str, float]] = {}  # job id -> probe id -> interval
-        self._job_of: dict[str, str] = {}  # probe id -> its grid job
-        self._first: dict[str, list[str]] = {}  # pending first-round job -> probe ids
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._origin = 0.0  # loop time every grid counts from; kept across reloads
+        self._wall_origin = 0.0  # the same moment in unix time
+        self._slots: dict[tuple[float, int], _Slot] = {}  # (interval, slot number) -> slot
+        self._slot_of: dict[str, _Slot] = {}  # probe id -> its grid slot
+        self._first: dict[int, list[str]] = {}  # first-round tick -> probe ids
+        self._first_timers: dict[int, asyncio.TimerHandle] = {}
         self._last_due: dict[str, float] = {}  # probe id -> when its last run was due
-        self._scheduled: dict[str, float] = {}  # job id -> when its current run was due
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
         self.stats = SchedulerStats()
 
     @property
     def running(self) -> bool:
-        return bool(self._scheduler.running)
+        return self._loop is not None and not self._stopping
 
     def start(self, probes: Mapping[str, ProbePlan]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._origin, self._wall_origin = self._loop.time(), time.time()
         for probe in probes.values():
             self._add(probe)
-        self._scheduler.start()
 
     def sync(self, old: Mapping[str, ProbePlan], new: Mapping[str, ProbePlan]) -> SyncReport:
-        """Apply a new plan: unchanged probes keep their job and their place in it."""
+        """Apply a new plan: unchanged probes keep their slot and their place in it."""
         removed = tuple(k for k in old if k not in new)
         added = tuple(k for k in new if k not in old)
         changed = tuple(k for k in new if k in old and old[k].digest != new[k].digest)
@@ -109,16 +119,14 @@ class Scheduler:
 
     async def shutdown(self, grace: float = 5.0) -> None:
         """Stop starting runs and let those in flight finish, each within its own deadline
-        and all within ``grace`` seconds; what is still running then is cancelled. A job the
-        timer had already handed over runs its course (starting nothing), so none is cut
-        off mid-start."""
+        and all within ``grace`` seconds; what is still running then is cancelled."""
         self._stopping = True
-        if self._scheduler.running:
-            # Jobs handed to the executor but not yet started would be cancelled by its
-            # shutdown (and logged as errors): pause, let them run (they start nothing now)
-            self._scheduler.pause()
-            await asyncio.sleep(0)
-            self._scheduler.shutdown(wait=False)
+        for slot in self._slots.values():
+            if slot.timer is not None:
+                slot.timer.cancel()
+        for timer in self._first_timers.values():
+            timer.cancel()
+        self._first_timers.clear()
         tasks = list(self._tasks.values())
         if not tasks:
             return
@@ -129,77 +137,75 @@ class Scheduler:
             await asyncio.wait(late)
 
     def next_run(self, probe_id: str) -> float | None:
-        """When (unix time) the probe's grid job runs next; None when it is not scheduled."""
-        job_id = self._job_of.get(probe_id)
-        job = self._scheduler.get_job(job_id) if job_id else None
-        return job.next_run_time.timestamp() if job and job.next_run_time else None
+        """When (unix time) the probe's grid runs it next; None when it is not scheduled."""
+        slot = self._slot_of.get(probe_id)
+        if slot is None:
+            return None
+        return self._wall_origin + slot.due - self._origin
 
     def _add(self, probe: ProbePlan) -> None:
+        assert self._loop is not None, "start() first"
         offset = spread_offset(probe.id, probe.interval)
-        slot = int(offset / SLOT) * SLOT
-        job_id = f"every {probe.interval:g}s at +{slot:.3f}s"
-        members = self._members.get(job_id)
-        if members is None:
-            members = self._members[job_id] = {}
-            trigger = IntervalTrigger(
-                seconds=probe.interval, start_date=self._anchor + timedelta(seconds=slot)
-            )
-            self._scheduler.add_job(
-                self._fire,
-                trigger,
-                args=(job_id,),
-                id=job_id,
-                name=job_id,
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=max(1, int(probe.interval)),
-            )
-        members[probe.id] = probe.interval
-        self._job_of[probe.id] = job_id
-        self._first_round(
-            probe.id, offset / probe.interval * min(probe.interval, FIRST_ROUND_WINDOW)
-        )
+        key = (probe.interval, int(offset / SLOT))
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(key, probe.interval, key[1] * SLOT)
+            slot.due = self._next_due(slot, self._loop.time())
+            slot.timer = self._loop.call_at(slot.due, self._fire, slot)
+        slot.members[probe.id] = None
+        self._slot_of[probe.id] = slot
+        delay = offset / probe.interval * min(probe.interval, FIRST_ROUND_WINDOW)
+        self._first_round(probe.id, delay)
+
+    def _next_due(self, slot: _Slot, now: float) -> float:
+        """The slot's first grid time after ``now``."""
+        turns = math.floor((now - self._origin - slot.phase) / slot.interval) + 1
+        return self._origin + slot.phase + max(turns, 0) * slot.interval
 
     def _first_round(self, probe_id: str, delay: float) -> None:
-        """Run the probe once soon; first runs due within the same 10 ms share one job."""
-        tick = round((time.time() + delay) / FIRST_ROUND_TICK)
-        first_id = f"first round {tick}"
-        pending = self._first.get(first_id)
+        """Run the probe once soon; first runs due within the same 10 ms share one timer."""
+        assert self._loop is not None
+        tick = math.ceil((self._loop.time() + delay) / FIRST_ROUND_TICK)
+        pending = self._first.get(tick)
         if pending is None:
-            pending = self._first[first_id] = []
-            when = datetime.fromtimestamp(tick * FIRST_ROUND_TICK, UTC)
-            self._scheduler.add_job(
-                self._fire_first,
-                DateTrigger(run_date=when),
-                args=(first_id,),
-                id=first_id,
-                name=first_id,
-                misfire_grace_time=60,
-            )
+            pending = self._first[tick] = []
+            when = tick * FIRST_ROUND_TICK
+            self._first_timers[tick] = self._loop.call_at(when, self._fire_first, tick, when)
         pending.append(probe_id)
 
     def _remove(self, probe_id: str) -> None:
-        job_id = self._job_of.pop(probe_id, None)
         self._last_due.pop(probe_id, None)
-        members = self._members.get(job_id) if job_id else None
-        if members is None or job_id is None:
+        slot = self._slot_of.pop(probe_id, None)
+        if slot is None:
             return
-        members.pop(probe_id, None)
-        if not members:
-            del self._members[job_id]
-            self._scheduler.remove_job(job_id)
+        slot.members.pop(probe_id, None)
+        if not slot.members:
+            del self._slots[slot.key]
+            if slot.timer is not None:
+                slot.timer.cancel()
 
-    async def _fire(self, job_id: str) -> None:
-        due = self._scheduled.pop(job_id, time.time())
-        for probe_id, interval in self._members.get(job_id, {}).items():
-            self._start(probe_id, due, interval)
+    def _fire(self, slot: _Slot) -> None:
+        """The slot's time: start its probes, and set the timer for the next grid time. A
+        loop held past whole intervals gets one run for them, the latest grid time."""
+        assert self._loop is not None
+        now = self._loop.time()
+        # a timer may fire a hair early (uvloop's clock is in milliseconds): that is on time
+        passed = max(0, math.floor((now - slot.due) / slot.interval))
+        due = slot.due + passed * slot.interval
+        if passed > 0:
+            for probe_id in slot.members:
+                self._skipped(probe_id, "missed", passed)
+        slot.due = due + slot.interval
+        slot.timer = self._loop.call_at(slot.due, self._fire, slot)
+        for probe_id in slot.members:
+            self._start(probe_id, due, slot.interval)
 
-    async def _fire_first(self, first_id: str) -> None:
-        due = self._scheduled.pop(first_id, time.time())
-        for probe_id in self._first.pop(first_id, ()):
-            job_id = self._job_of.get(probe_id)  # None: removed by a reload in the meantime
-            if job_id is not None:
-                self._start(probe_id, due, self._members[job_id][probe_id])
+    def _fire_first(self, tick: int, due: float) -> None:
+        self._first_timers.pop(tick, None)
+        for probe_id in self._first.pop(tick, ()):
+            slot = self._slot_of.get(probe_id)  # None: removed by a reload in the meantime
+            if slot is not None:
+                self._start(probe_id, due, slot.interval)
 
     def _start(self, probe_id: str, due: float, interval: float) -> None:
         if self._stopping:
@@ -211,12 +217,14 @@ class Scheduler:
         if probe_id in self._tasks:
             self._skipped(probe_id, "overlap")
             return
-        self._tasks[probe_id] = asyncio.get_running_loop().create_task(self._job(probe_id, due))
+        assert self._loop is not None
+        self._tasks[probe_id] = self._loop.create_task(self._job(probe_id, due))
 
     async def _job(self, probe_id: str, due: float) -> None:
+        assert self._loop is not None
         try:
             async with self._limit:
-                self.stats.observe_lag(max(0.0, time.time() - due))
+                self.stats.observe_lag(max(0.0, self._loop.time() - due))
                 self.stats.in_flight += 1
                 try:
                     await self._run(probe_id)
@@ -228,19 +236,10 @@ class Scheduler:
         finally:
             self._tasks.pop(probe_id, None)
 
-    def _on_submitted(self, event: JobSubmissionEvent) -> None:
-        if event.scheduled_run_times:
-            self._scheduled[event.job_id] = event.scheduled_run_times[-1].timestamp()
-
-    def _on_missed(self, event: JobEvent) -> None:
-        probes = list(self._members.get(event.job_id, {})) or self._first.pop(event.job_id, [])
-        for probe_id in probes:
-            self._skipped(probe_id, "missed")
-
-    def _skipped(self, probe_id: str, reason: str) -> None:
+    def _skipped(self, probe_id: str, reason: str, count: int = 1) -> None:
         """Counted every time; said at warning the first time for a probe, then at debug: a
         probe slower than its interval would skip, and say so, every interval."""
-        self.stats.skipped[reason] += 1
+        self.stats.skipped[reason] += count
         level = self._repeats.level((probe_id, reason))
         later = "" if level == logging.DEBUG else "; later skips are counted in the metrics"
         log.log(level, "skipped a run of %s (%s)%s", probe_id, reason, later)

@@ -78,7 +78,6 @@ def summarize(path: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
 _GROUPS = (
     ("exporters/", "rendering /metrics"),
     ("agent/scheduler", "scheduler"),
-    ("apscheduler/", "scheduler"),
     ("agent/evaluation", "state, thresholds"),
     ("agent/conditions", "conditions"),
     ("agent/store", "store"),

@@ -39,7 +39,7 @@ import aiohttp
 import pytest
 
 from agent.app import App
-from agent.logs import QUIET, log_handler
+from agent.logs import log_handler
 from agent.redact import encodings
 from agent.web import bound_port, serve
 from tests.peers.grpc_servers import serve_echoing_grpc
@@ -388,20 +388,17 @@ def agent_logs(app: App) -> Iterator[tuple[io.StringIO, io.StringIO]]:
         log_handler("text", lambda: app.redactor, text_log),
         log_handler("json", lambda: app.redactor, json_log),
     ]
-    levels = {name: logging.getLogger(name).level for name in ("", *QUIET)}
+    level = logging.getLogger().level
     for handler in handlers:
         handler.addFilter(not_the_peers)
         logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.DEBUG)
-    for name, level in QUIET.items():
-        logging.getLogger(name).setLevel(level)
     try:
         yield text_log, json_log
     finally:
         for handler in handlers:
             logging.getLogger().removeHandler(handler)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+        logging.getLogger().setLevel(level)
 
 
 async def test_no_output_repeats_a_secret_or_a_card_number(
