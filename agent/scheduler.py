@@ -111,6 +111,8 @@ class Scheduler:
         removed = tuple(k for k in old if k not in new)
         added = tuple(k for k in new if k not in old)
         changed = tuple(k for k in new if k in old and old[k].digest != new[k].digest)
+        if self._loop is None:  # not started: start() takes the plan as it is then
+            return SyncReport(added, removed, changed, len(new) - len(added) - len(changed))
         for key in removed + changed:
             self._remove(key)
         for key in added + changed:
