@@ -3,9 +3,11 @@
 Names, attribute keys and values are exactly those of /metrics (counters without ``_total``,
 which OTLP expresses as a monotonic sum; the unit suffix also goes in the unit field), so the
 Collector's Prometheus exporter turns them back into the same series and one dashboard serves
-both paths. The gauges and counters are observable instruments whose callbacks read what the
-Prometheus view builds from ``App.snapshot()``: a family a later issue adds to /metrics is
-exported over OTLP without another line here.
+both paths. The gauges and counters are written as OTLP points straight from what the
+Prometheus view builds from ``App.snapshot()`` (a family a later issue adds to /metrics is
+exported over OTLP without another line here), not through the SDK's observable instruments:
+those keep an aggregation, an attribute set and an exemplar reservoir per series, about 2 KB
+each (50 MiB at a thousand integrations), to report values the view already holds.
 
 The duration histogram is the exception, fed per result from ``App.run_probe``: the SDK has no
 asynchronous histogram, and a synchronous one gives a correct OTLP histogram (cumulative,
@@ -13,10 +15,9 @@ with its start time, min, max and bucket counts over DURATION_BUCKETS) that also
 exemplars, because each value is recorded in the context of its run's span.
 
 Reading the snapshot runs on the event loop, where the store is consistent without locks: the
-mirror turns the Prometheus view into observations there. The SDK's collection (every callback,
-every aggregation: the better part of a second at a thousand integrations) and the network
-export run in one worker thread, told through a one-slot mailbox that a collection is due; the
-callbacks only read what the loop prepared. Temporality is cumulative, so a collection that
+mirror keeps the Prometheus view's samples there. Building the points, the SDK's collection of
+the histogram and the network export run in one worker thread, told through a one-slot mailbox
+that a collection is due. Temporality is cumulative, so a collection that
 falls due while an export still waits loses nothing: the next one carries the same totals.
 """
 
@@ -24,26 +25,27 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import (
-    Counter,
-    Histogram,
-    MeterProvider,
-    ObservableCounter,
-    ObservableGauge,
-    TraceBasedExemplarFilter,
-)
+from opentelemetry.sdk.metrics import Histogram, MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Metric,
     MetricExporter,
     MetricExportResult,
     MetricReader,
     MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from agent import __version__
 from agent import vocabulary as n
@@ -52,9 +54,10 @@ from exporters.otlp.failures import ExportFailures
 
 log = logging.getLogger("oversight.otel")
 
-# Series per instrument before the SDK folds the rest into one overflow point (its default
+# Series of the histogram before the SDK folds the rest into one overflow point (its default
 # of 2000 is a few hundred probes).
 CARDINALITY_LIMIT = 200_000
+SCOPE = InstrumentationScope("oversight", __version__)
 _UNITS = (("_seconds", "s"), ("_bytes", "By"), ("_ratio", "1"))
 
 
@@ -67,13 +70,18 @@ class LoopReader(MetricReader):
     """``collect()`` is called on the event loop; a worker thread exports what it gathered."""
 
     def __init__(
-        self, exporter: MetricExporter, failures: ExportFailures, where: str, timeout: float
+        self,
+        exporter: MetricExporter,
+        failures: ExportFailures,
+        where: str,
+        timeout: float,
+        resource: Resource,
+        mirrored: Callable[[int], list[Metric]],
     ) -> None:
-        limits: Any = {
-            kind: CARDINALITY_LIMIT
-            for kind in (Counter, Histogram, ObservableCounter, ObservableGauge)
-        }
+        limits: Any = {Histogram: CARDINALITY_LIMIT}
         super().__init__(cardinality_limits=limits)
+        self._resource = resource
+        self._mirrored = mirrored
         self._exporter = exporter
         self._failures = failures
         self._where = where
@@ -118,11 +126,13 @@ class LoopReader(MetricReader):
                     return  # closed and drained
             if due:
                 try:
-                    self.collect()  # the SDK's callbacks read what the loop prepared
+                    self.collect()  # the histogram, when a probe records one
                 except Exception:
                     log.exception("OTLP metrics collection failed; trying again next interval")
             with self._ready:
                 data, self._pending = self._pending, None
+            if due:
+                data = self._with_mirrored(data)
             if data is None:
                 continue
             self._failures.run(
@@ -133,6 +143,28 @@ class LoopReader(MetricReader):
                     is MetricExportResult.SUCCESS
                 ),
             )
+
+    def _with_mirrored(self, data: MetricsData | None) -> MetricsData | None:
+        """The SDK's collection (the histogram, or None) with the mirrored families' points
+        in the same resource and scope."""
+        try:
+            mirrored = self._mirrored(time.time_ns())
+        except Exception:
+            log.exception("OTLP metrics: building the points failed; this round is skipped")
+            mirrored = []
+        if not mirrored:
+            return data
+        scopes: list[ScopeMetrics] = []
+        if data is not None:
+            scopes = [scope for rm in data.resource_metrics for scope in rm.scope_metrics]
+        own = next((scope for scope in scopes if scope.scope == SCOPE), None)
+        if own is None:
+            scopes.append(ScopeMetrics(SCOPE, mirrored, SCOPE.schema_url or ""))
+        else:
+            merged = ScopeMetrics(SCOPE, [*mirrored, *own.metrics], own.schema_url)
+            scopes[scopes.index(own)] = merged
+        resource = ResourceMetrics(self._resource, scopes, self._resource.schema_url)
+        return MetricsData(resource_metrics=[resource])
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         """Send what is pending (within ``timeout_millis``), then close the exporter."""
@@ -152,48 +184,47 @@ class LoopReader(MetricReader):
 
 
 class SnapshotMirror:
-    """Observable instruments for the gauge and counter families the Prometheus view yields.
+    """The gauge and counter families the Prometheus view yields, as OTLP points.
 
-    ``refresh()`` runs the view once, on the loop, and keeps its samples; the callbacks the
-    reader calls right after only read them. Instruments are made on a family's first
-    appearance. A view that raises is logged and leaves nothing to report this round.
+    ``refresh()`` runs the view once, on the loop, and keeps its samples as they are;
+    ``metrics()``, in the export worker, turns them into points and lets them go. Counters
+    are cumulative sums since the agent started. A view that raises is logged and leaves
+    nothing to report this round.
     """
 
-    def __init__(self, meter: Any, families: Callable[[], Iterable[Any]]) -> None:
-        self._meter = meter
+    def __init__(self, families: Callable[[], Iterable[Any]], started: float) -> None:
         self._families = families
-        self._instruments: dict[str, Any] = {}
-        self._current: dict[str, list[Observation]] = {}
+        self._started_ns = int(started * 1e9)
+        self._current: list[tuple[Any, list[Any]]] = []
 
     def refresh(self) -> None:
-        current: dict[str, list[Observation]] = {}
+        current: list[tuple[Any, list[Any]]] = []
         try:
             for family in self._families():
                 if family.type not in ("gauge", "counter"):
                     continue  # histograms: see the module docstring
-                sample_name = family.name + ("_total" if family.type == "counter" else "")
-                current[family.name] = [
-                    Observation(s.value, s.labels) for s in family.samples if s.name == sample_name
-                ]
-                if family.name not in self._instruments:
-                    self._instruments[family.name] = self._instrument(family)
+                name = family.name + ("_total" if family.type == "counter" else "")
+                current.append((family, [s for s in family.samples if s.name == name]))
         except Exception:
             log.exception("OTLP metrics: reading the snapshot failed; this round is skipped")
-            current = {}
-        self._current = current
+            current = []
+        self._current = current  # one reference swapped: the worker reads whole rounds
 
-    def _instrument(self, family: Any) -> Any:
-        name = family.name
-
-        def observe(_: CallbackOptions) -> Iterable[Observation]:
-            return self._current.get(name, ())
-
-        create = (
-            self._meter.create_observable_counter
-            if family.type == "counter"
-            else self._meter.create_observable_gauge
-        )
-        return create(name, [observe], unit=unit_of(name), description=family.documentation)
+    def metrics(self, now_ns: int) -> list[Metric]:
+        """The latest round as points, once: the samples are not held between rounds."""
+        current, self._current = self._current, []
+        out = []
+        for family, samples in current:
+            counter = family.type == "counter"
+            start = self._started_ns if counter else 0
+            points = [NumberDataPoint(s.labels, start, now_ns, s.value) for s in samples]
+            data: Sum | Gauge = (
+                Sum(points, AggregationTemporality.CUMULATIVE, is_monotonic=True)
+                if counter
+                else Gauge(points)
+            )
+            out.append(Metric(family.name, family.documentation, unit_of(family.name), data))
+        return out
 
 
 class OtelMetrics:
@@ -207,16 +238,17 @@ class OtelMetrics:
         where: str,
         timeout: float,
         families: Callable[[], Iterable[Any]],
+        started: float,
     ) -> None:
-        self.reader = LoopReader(exporter, failures, where, timeout)
+        self.mirror = SnapshotMirror(families, started)
+        self.reader = LoopReader(exporter, failures, where, timeout, resource, self.mirror.metrics)
         self.provider = MeterProvider(
             resource=resource,
             metric_readers=[self.reader],
             exemplar_filter=TraceBasedExemplarFilter(),
             shutdown_on_exit=False,
         )
-        meter = self.provider.get_meter("oversight", __version__)
-        self.mirror = SnapshotMirror(meter, families)
+        meter = self.provider.get_meter(SCOPE.name, SCOPE.version)
         family = n.PROBE_DURATION_HISTOGRAM
         self.histogram = meter.create_histogram(
             family.name,

@@ -109,6 +109,7 @@ class OtlpOutput(BaseOutput):
                 target.display,
                 target.timeout,
                 SnapshotCollector(self._snapshot).collect,
+                self._snapshot().agent.started,  # the counters count from there
             )
             self.exports.track("metrics", settings.metric_interval)
             log.info("OTLP metrics to %s every %gs", target.display, settings.metric_interval)

@@ -344,36 +344,44 @@ async def test_off_unless_asked(tmp_path: Path, peer: Running, env: dict[str, st
 
 
 def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    """The snapshot view raising leaves that round empty; the next round reports again."""
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from prometheus_client.core import GaugeMetricFamily
+    """The snapshot view raising leaves that round empty; the next round reports again, a
+    gauge as a gauge and a counter as a monotonic sum since the agent started."""
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, Gauge, Sum
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     from exporters.otlp.metrics import SnapshotMirror
 
     broken = [True]
 
-    def families() -> list[GaugeMetricFamily]:
+    def families() -> list[GaugeMetricFamily | CounterMetricFamily]:
         if broken[0]:
             raise RuntimeError("view bug")
         gauge = GaugeMetricFamily("probe_success", "help", labels=["probe"])
         gauge.add_metric(["health"], 1.0)
-        return [gauge]
+        counter = CounterMetricFamily("oversight_probe_runs", "runs", labels=["probe"])
+        counter.add_metric(["health"], 7.0)
+        return [gauge, counter]
 
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
-    mirror = SnapshotMirror(provider.get_meter("test"), families)
+    mirror = SnapshotMirror(families, started=1000.0)
     mirror.refresh()
     assert "reading the snapshot failed" in caplog.text
+    assert mirror.metrics(2_000_000_000_000) == []
     broken[0] = False
     mirror.refresh()
-    data = reader.get_metrics_data()
-    assert data is not None
-    (metric,) = data.resource_metrics[0].scope_metrics[0].metrics
-    (point,) = metric.data.data_points
-    assert (metric.name, dict(point.attributes), point.value) == (
+    gauge, counter = mirror.metrics(2_000_000_000_000)
+    assert isinstance(gauge.data, Gauge) and isinstance(counter.data, Sum)
+    (point,) = gauge.data.data_points
+    assert (gauge.name, dict(point.attributes), point.value) == (
         "probe_success",
         {"probe": "health"},
         1.0,
     )
-    provider.shutdown()
+    (total,) = counter.data.data_points
+    assert (counter.name, total.value, total.start_time_unix_nano) == (
+        "oversight_probe_runs",
+        7.0,
+        1_000_000_000_000,
+    )
+    assert counter.data.is_monotonic
+    assert counter.data.aggregation_temporality is AggregationTemporality.CUMULATIVE
+    assert mirror.metrics(2_000_000_000_000) == []  # a round is sent once
