@@ -24,18 +24,13 @@ from typing import Any
 
 from bench import faults_report, peers, readme
 from bench.accesslog import count_between, lost_runs, read_hits, schedule_errors
+from bench.faults_report import GOAL_LINGER
 from bench.procs import Proc, Procs, free_port, wait_http
 from bench.watch import Healthz, ProcessView, get, lag_p99, percentile, samples, tasks, value
 
 HERE = Path(__file__).resolve().parent
 HOSTILE = HERE / "hostile.py"
 
-GOAL_LAG = 0.25  # s, healthy probes' schedule lag p99
-GOAL_HEALTHZ = 0.1  # s, /healthz p99
-GOAL_OVERRUN = 1.0  # s, a run past its timeout
-GOAL_LINGER = 5.0  # s, anything of a run after it ended
-GOAL_RELOAD = 1.0  # s, a failed reload in the metric
-GOAL_STOP = 10.0  # s, SIGTERM to exit
 
 
 @dataclass(frozen=True)
