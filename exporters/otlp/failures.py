@@ -228,3 +228,20 @@ def throttle_sdk_logs(every: float = SDK_LOG_EVERY) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Throttle) for f in logger.filters):
             logger.addFilter(_Throttle(every))
+
+
+class Once:
+    """Calls ``call`` the first time only, from whichever thread comes first: an exporter that
+    both the SDK's processor and its owner shut down is closed once."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self._call = call
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        self._call()

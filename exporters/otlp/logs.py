@@ -33,7 +33,7 @@ from opentelemetry.sdk.resources import Resource
 
 from agent import __version__
 from agent.audit.chain import Record
-from exporters.otlp.failures import ExportFailures
+from exporters.otlp.failures import ExportFailures, Once
 
 PREFIX = "oversight.audit."  # the chain fields' attribute names: PREFIX + field
 AGENT = "oversight.agent"  # whose chain the record belongs to
@@ -74,8 +74,7 @@ class CountingLogExporter(LogRecordExporter):
         self._failures = failures
         self._where = where
         self._owner = owner
-        self._lock = threading.Lock()
-        self._shut = False
+        self._close = Once(inner.shutdown)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         try:
@@ -91,11 +90,7 @@ class CountingLogExporter(LogRecordExporter):
 
     def shutdown(self) -> None:
         """Close the inner exporter once; a second call (the processor's) is a no-op."""
-        with self._lock:
-            if self._shut:
-                return
-            self._shut = True
-        self._inner.shutdown()
+        self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here

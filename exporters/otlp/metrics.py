@@ -14,8 +14,8 @@ asynchronous histogram, and a synchronous one gives a correct OTLP histogram (cu
 with its start time, min, max and bucket counts over DURATION_BUCKETS) that also carries
 exemplars, because each value is recorded in the context of its run's span.
 
-Reading the snapshot runs on the event loop, where the store is consistent without locks: the
-mirror keeps the Prometheus view's samples there. Building the points, the SDK's collection of
+Reading the snapshot runs on the event loop, where the store is consistent without locks, in
+steps of a few hundred probes as /metrics does; the mirror keeps the view's samples. Building the points, the SDK's collection of
 the histogram and the network export run in one worker thread, told through a one-slot mailbox
 that a collection is due. Temporality is cumulative, so a collection that
 falls due while an export still waits loses nothing: the next one carries the same totals.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.context import Context
@@ -50,7 +50,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from agent import __version__
 from agent import vocabulary as n
 from agent.vocabulary import DURATION_BUCKETS
-from exporters.otlp.failures import ExportFailures
+from exporters.otlp.failures import ExportFailures, Once
 
 log = logging.getLogger("oversight.otel")
 
@@ -90,8 +90,7 @@ class LoopReader(MetricReader):
         self._pending: MetricsData | None = None
         self._due = False  # a collection was asked for and not made yet
         self._closed = False
-        self._abort_lock = threading.Lock()
-        self._aborted = False
+        self._abort = Once(exporter.shutdown)
         self._worker = threading.Thread(target=self._work, name="oversight-otlp-metrics")
         self._worker.daemon = True  # a collector that never answers must not hold the exit
         self._worker.start()
@@ -176,11 +175,7 @@ class LoopReader(MetricReader):
 
     def abort(self) -> None:
         """Close the exporter now; cuts short an export in flight (gRPC cancels the call)."""
-        with self._abort_lock:
-            if self._aborted:
-                return
-            self._aborted = True
-        self._exporter.shutdown()
+        self._abort()
 
 
 class SnapshotMirror:
@@ -192,15 +187,15 @@ class SnapshotMirror:
     nothing to report this round.
     """
 
-    def __init__(self, families: Callable[[], Iterable[Any]], started: float) -> None:
+    def __init__(self, families: Callable[[], Awaitable[Iterable[Any]]], started: float) -> None:
         self._families = families
         self._started_ns = int(started * 1e9)
         self._current: list[tuple[Any, list[Any]]] = []
 
-    def refresh(self) -> None:
+    async def refresh(self) -> None:
         current: list[tuple[Any, list[Any]]] = []
         try:
-            for family in self._families():
+            for family in await self._families():
                 if family.type not in ("gauge", "counter"):
                     continue  # histograms: see the module docstring
                 name = family.name + ("_total" if family.type == "counter" else "")
@@ -237,7 +232,7 @@ class OtelMetrics:
         failures: ExportFailures,
         where: str,
         timeout: float,
-        families: Callable[[], Iterable[Any]],
+        families: Callable[[], Awaitable[Iterable[Any]]],
         started: float,
     ) -> None:
         self.mirror = SnapshotMirror(families, started)
@@ -257,9 +252,9 @@ class OtelMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
-    def collect(self) -> None:
-        """Observe the snapshot and have the worker collect and export it; call on the loop."""
-        self.mirror.refresh()
+    async def collect(self) -> None:
+        """Read the snapshot (in steps, on the loop) and have the worker export it."""
+        await self.mirror.refresh()
         self.reader.request()
 
     def record(

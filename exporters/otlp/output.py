@@ -108,7 +108,7 @@ class OtlpOutput(BaseOutput):
                 self.exports,
                 target.display,
                 target.timeout,
-                SnapshotCollector(self._snapshot).collect,
+                SnapshotCollector(self._snapshot).collect_stepped,
                 self._snapshot().agent.started,  # the counters count from there
             )
             self.exports.track("metrics", settings.metric_interval)
@@ -150,14 +150,14 @@ class OtlpOutput(BaseOutput):
     async def _collect_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.collect()
+            await self.collect()
 
-    def collect(self) -> None:
+    async def collect(self) -> None:
         """One metrics collection, now; never raises (the loop must keep probing)."""
         if self.metrics is None:
             return
         try:
-            self.metrics.collect()
+            await self.metrics.collect()
         except Exception:
             log.exception("OTLP metrics collection failed; trying again next interval")
 
@@ -206,7 +206,7 @@ class OtlpOutput(BaseOutput):
         deadline = time.monotonic() + timeout
         if metrics is not None:
             try:
-                metrics.collect()
+                await metrics.collect()
             except Exception:
                 log.exception("OTLP metrics: the last collection failed")
         self.exports.close_at(deadline)

@@ -11,7 +11,6 @@ The traceparent always says "sampled": the target records its side of every prob
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -33,7 +32,7 @@ from agent.probers import REGISTRY
 from agent.probers.base import StepSpan
 from agent.results import Result, StepResult
 from agent.vocabulary import PROBE_LABELS, Detail
-from exporters.otlp.failures import ExportFailures
+from exporters.otlp.failures import ExportFailures, Once
 
 # Spans per export. Smaller than the SDK's 512: encoding a batch holds the GIL, and a large
 # one stalls the event loop for long enough to delay probe runs at a few hundred runs/s.
@@ -48,8 +47,7 @@ class CountingSpanExporter(SpanExporter):
         self._inner = inner
         self._failures = failures
         self._where = where
-        self._lock = threading.Lock()
-        self._shut = False
+        self._close = Once(inner.shutdown)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         ok = self._failures.run(
@@ -59,11 +57,7 @@ class CountingSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         """Close the inner exporter once; a second call (the processor's) is a no-op."""
-        with self._lock:
-            if self._shut:
-                return
-            self._shut = True
-        self._inner.shutdown()
+        self._close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # nothing is buffered here

@@ -12,6 +12,7 @@ the agent to it.
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
@@ -261,12 +262,25 @@ class SnapshotCollector:
         return []  # built at scrape time; nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
+        out, making = self._families()
+        for _ in making:
+            pass
+        yield from out
+
+    async def collect_stepped(self) -> list[Metric]:
+        """``collect`` in steps of a few hundred probes or integrations, letting probes run
+        in between: on the event loop, at 10,000 integrations, the whole view at once would
+        hold it for the better part of a second."""
+        out, making = self._families()
+        for _ in making:
+            await asyncio.sleep(0)
+        return list(out)
+
+    def _families(self) -> tuple[_Families, Iterator[None]]:
         snap = self._snapshot()
         const = snap.plan.const_labels
         out = _Families([k for k, _ in const], [v for _, v in const])
-        for _ in steps(snap, out):
-            pass
-        yield from out
+        return out, steps(snap, out)
 
 
 def steps(snap: Snapshot, out: Sink, size: int = 256) -> Iterator[None]:

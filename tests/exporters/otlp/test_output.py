@@ -343,7 +343,7 @@ async def test_off_unless_asked(tmp_path: Path, peer: Running, env: dict[str, st
     assert "traceparent" not in peer.state.last("/json").headers
 
 
-def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
     """The snapshot view raising leaves that round empty; the next round reports again, a
     gauge as a gauge and a counter as a monotonic sum since the agent started."""
     from opentelemetry.sdk.metrics.export import AggregationTemporality, Gauge, Sum
@@ -353,7 +353,7 @@ def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) 
 
     broken = [True]
 
-    def families() -> list[GaugeMetricFamily | CounterMetricFamily]:
+    async def families() -> list[GaugeMetricFamily | CounterMetricFamily]:
         if broken[0]:
             raise RuntimeError("view bug")
         gauge = GaugeMetricFamily("probe_success", "help", labels=["probe"])
@@ -363,11 +363,11 @@ def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) 
         return [gauge, counter]
 
     mirror = SnapshotMirror(families, started=1000.0)
-    mirror.refresh()
+    await mirror.refresh()
     assert "reading the snapshot failed" in caplog.text
     assert mirror.metrics(2_000_000_000_000) == []
     broken[0] = False
-    mirror.refresh()
+    await mirror.refresh()
     gauge, counter = mirror.metrics(2_000_000_000_000)
     assert isinstance(gauge.data, Gauge) and isinstance(counter.data, Sum)
     (point,) = gauge.data.data_points
