@@ -15,10 +15,11 @@ with its start time, min, max and bucket counts over DURATION_BUCKETS) that also
 exemplars, because each value is recorded in the context of its run's span.
 
 Reading the snapshot runs on the event loop, where the store is consistent without locks, in
-steps of a few hundred probes as /metrics does; the mirror keeps the view's samples. Building the points, the SDK's collection of
-the histogram and the network export run in one worker thread, told through a one-slot mailbox
-that a collection is due. Temporality is cumulative, so a collection that
-falls due while an export still waits loses nothing: the next one carries the same totals.
+steps of a few hundred probes as /metrics does; the mirror keeps the view's samples. Building
+the points, the SDK's collection of the histogram and the network export run in one worker
+thread, told through a one-slot mailbox that a collection is due. Temporality is cumulative,
+so a collection that falls due while an export still waits loses nothing: the next one carries
+the same totals.
 """
 
 from __future__ import annotations
