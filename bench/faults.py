@@ -32,7 +32,6 @@ HERE = Path(__file__).resolve().parent
 HOSTILE = HERE / "hostile.py"
 
 
-
 @dataclass(frozen=True)
 class Mix:
     healthy: int
