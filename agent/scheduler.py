@@ -97,6 +97,12 @@ class Scheduler:
         self.stats = SchedulerStats()
 
     @property
+    def _started(self) -> asyncio.AbstractEventLoop:
+        """The loop ``start()`` saw: timers and runs are set on it."""
+        assert self._loop is not None, "start() first"
+        return self._loop
+
+    @property
     def running(self) -> bool:
         return self._loop is not None and not self._stopping
 
@@ -146,14 +152,14 @@ class Scheduler:
         return self._wall_origin + slot.due - self._origin
 
     def _add(self, probe: ProbePlan) -> None:
-        assert self._loop is not None, "start() first"
+        loop = self._started
         offset = spread_offset(probe.id, probe.interval)
         key = (probe.interval, int(offset / SLOT))
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot(key, probe.interval, key[1] * SLOT)
-            slot.due = self._next_due(slot, self._loop.time())
-            slot.timer = self._loop.call_at(slot.due, self._fire, slot)
+            slot.due = self._next_due(slot, loop.time())
+            slot.timer = loop.call_at(slot.due, self._fire, slot)
         slot.members[probe.id] = None
         self._slot_of[probe.id] = slot
         delay = offset / probe.interval * min(probe.interval, FIRST_ROUND_WINDOW)
@@ -166,13 +172,13 @@ class Scheduler:
 
     def _first_round(self, probe_id: str, delay: float) -> None:
         """Run the probe once soon; first runs due within the same 10 ms share one timer."""
-        assert self._loop is not None
-        tick = math.ceil((self._loop.time() + delay) / FIRST_ROUND_TICK)
+        loop = self._started
+        tick = math.ceil((loop.time() + delay) / FIRST_ROUND_TICK)
         pending = self._first.get(tick)
         if pending is None:
             pending = self._first[tick] = []
             when = tick * FIRST_ROUND_TICK
-            self._first_timers[tick] = self._loop.call_at(when, self._fire_first, tick, when)
+            self._first_timers[tick] = loop.call_at(when, self._fire_first, tick, when)
         pending.append(probe_id)
 
     def _remove(self, probe_id: str) -> None:
@@ -189,8 +195,8 @@ class Scheduler:
     def _fire(self, slot: _Slot) -> None:
         """The slot's time: start its probes, and set the timer for the next grid time. A
         loop held past whole intervals gets one run for them, the latest grid time."""
-        assert self._loop is not None
-        now = self._loop.time()
+        loop = self._started
+        now = loop.time()
         # a timer may fire a hair early (uvloop's clock is in milliseconds): that is on time
         passed = max(0, math.floor((now - slot.due) / slot.interval))
         due = slot.due + passed * slot.interval
@@ -198,7 +204,7 @@ class Scheduler:
             for probe_id in slot.members:
                 self._skipped(probe_id, "missed", passed)
         slot.due = due + slot.interval
-        slot.timer = self._loop.call_at(slot.due, self._fire, slot)
+        slot.timer = loop.call_at(slot.due, self._fire, slot)
         for probe_id in slot.members:
             self._start(probe_id, due, slot.interval)
 
@@ -219,14 +225,14 @@ class Scheduler:
         if probe_id in self._tasks:
             self._skipped(probe_id, "overlap")
             return
-        assert self._loop is not None
-        self._tasks[probe_id] = self._loop.create_task(self._job(probe_id, due))
+        loop = self._started
+        self._tasks[probe_id] = loop.create_task(self._job(probe_id, due))
 
     async def _job(self, probe_id: str, due: float) -> None:
-        assert self._loop is not None
+        loop = self._started
         try:
             async with self._limit:
-                self.stats.observe_lag(max(0.0, self._loop.time() - due))
+                self.stats.observe_lag(max(0.0, loop.time() - due))
                 self.stats.in_flight += 1
                 try:
                     await self._run(probe_id)
