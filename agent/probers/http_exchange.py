@@ -55,13 +55,21 @@ async def exchange(config: HttpRequest, ctx: ProbeContext, url: URL) -> None:
             finally:
                 response.close()
     except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-        mapped = failure(exc, url.host or "")
-        if clock.tls_failed and mapped.reason is Reason.CONNECT_ERROR:
-            mapped = ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {mapped.message}")
-        raise mapped from None
+        raise _failure(exc, url.host or "", clock.tls_failed) from None
     except ValueError as exc:  # e.g. a header value aiohttp refuses to send
         raise ProbeFailed(Reason.PROTOCOL_ERROR, f"cannot send the request: {exc}") from None
     ctx.facts["BODY"] = Body.decode(raw, response.charset)
+
+
+def _failure(exc: BaseException, host: str, tls_failed: bool) -> ProbeFailed:
+    """The failure to raise, made here rather than bound to a name in the raising frame: an
+    exception raised from a local would hold that frame through its traceback, and the frame
+    the exception, a cycle that keeps the run's connection and buffers until the garbage
+    collector comes by (or for good, when ``gc.freeze()`` catches the run in flight)."""
+    mapped = failure(exc, host)
+    if tls_failed and mapped.reason is Reason.CONNECT_ERROR:
+        return ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {mapped.message}")
+    return mapped
 
 
 async def _request_headers(config: HttpRequest, url: URL, ctx: ProbeContext) -> CIMultiDict[str]:

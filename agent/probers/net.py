@@ -76,17 +76,17 @@ async def open_connection(
     Addresses are tried in order until one connects (the overall deadline bounds the tries).
     """
     addresses = await resolve(ctx, host, port, ip_protocol)
-    last: BaseException | None = None
+    last: ProbeFailed | None = None  # the failure, not the error: that one holds this frame
     with ctx.phase("connect"):
         for address in addresses:
             try:
                 reader, writer = await asyncio.open_connection(address, port)
                 break
             except OSError as exc:
-                last = exc
+                last = connect_error(exc)
         else:
             assert last is not None
-            raise connect_error(last) from last
+            raise ProbeFailed(last.reason, last.message)
     ctx.info[Detail.REMOTE_ADDRESS] = address
     if tls is None:
         return reader, writer
@@ -95,10 +95,15 @@ async def open_connection(
             await writer.start_tls(tls, server_hostname=server_hostname)
     except (OSError, ssl.SSLError) as exc:
         writer.close()
-        failed = connect_error(exc)
-        if failed.reason is Reason.CONNECT_ERROR:
-            # A peer that hangs up on our hello refused the handshake (version, cipher, SNI):
-            # asyncio servers drop the connection without flushing their alert.
-            failed = ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {failed.message}")
-        raise failed from exc
+        raise _tls_failure(exc) from exc  # the TLS prober reads the verification error
     return reader, writer
+
+
+def _tls_failure(exc: BaseException) -> ProbeFailed:
+    """Made apart from the raising frame, so that no name there holds the raised failure."""
+    failed = connect_error(exc)
+    if failed.reason is Reason.CONNECT_ERROR:
+        # A peer that hangs up on our hello refused the handshake (version, cipher, SNI):
+        # asyncio servers drop the connection without flushing their alert.
+        return ProbeFailed(Reason.TLS_ERROR, f"TLS handshake failed: {failed.message}")
+    return failed
