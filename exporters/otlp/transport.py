@@ -7,8 +7,10 @@ its own terms (the Python SDK takes OTEL_EXPORTER_OTLP_TIMEOUT as seconds).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
@@ -19,6 +21,45 @@ from exporters.otlp.settings import OtlpSettingsError, SignalTarget
 # Data points per request: the Collector refuses gRPC messages over 4 MiB by default.
 MAX_POINTS_PER_REQUEST = 4096
 
+E = TypeVar("E")
+
+
+class _ErrorsLetGo:
+    """The SDK exporter's ``export_operation``, with the error let go once it is counted.
+
+    A failed export keeps its error where the exporting frame refers to it (on the
+    operation's result, or in a local); the error's traceback holds the frames it passed
+    through, and those the exporting frame with the whole batch: a reference cycle that
+    only the garbage collector frees. While a collector is away that is one batch (4 MB for
+    1,000 integrations' metrics) per failed export, and when ``gc.freeze()`` runs during an
+    export (the agent freezes its plan after a reload) the cycle can never be freed.
+    Dropping the tracebacks of the error and of those it came from breaks the cycle: the
+    batch goes with its last reference, the moment the export returns.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @contextmanager
+    def export_operation(self, num_items: int) -> Iterator[Any]:
+        with self._inner.export_operation(num_items) as result:
+            yield result
+        pending, seen = [result.error], set()
+        while pending:
+            error = pending.pop()
+            if error is not None and id(error) not in seen:
+                seen.add(id(error))
+                error.__traceback__ = None
+                pending += (error.__cause__, error.__context__)
+        result.error = None
+
+
+def _let_errors_go(exporter: E) -> E:
+    inner = getattr(exporter, "_metrics", None)
+    if hasattr(inner, "export_operation"):
+        exporter._metrics = _ErrorsLetGo(inner)  # type: ignore[attr-defined]
+    return exporter
+
 
 def span_exporter(target: SignalTarget) -> SpanExporter:
     if target.protocol == "grpc":
@@ -26,12 +67,12 @@ def span_exporter(target: SignalTarget) -> SpanExporter:
             OTLPSpanExporter as GrpcSpans,
         )
 
-        return GrpcSpans(**_grpc_options(target))
+        return _let_errors_go(GrpcSpans(**_grpc_options(target)))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpSpans,
     )
 
-    return HttpSpans(**_http_options(target))
+    return _let_errors_go(HttpSpans(**_http_options(target)))
 
 
 def metric_exporter(target: SignalTarget) -> MetricExporter:
@@ -40,12 +81,16 @@ def metric_exporter(target: SignalTarget) -> MetricExporter:
             OTLPMetricExporter as GrpcMetrics,
         )
 
-        return GrpcMetrics(**_grpc_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+        return _let_errors_go(
+            GrpcMetrics(**_grpc_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+        )
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HttpMetrics,
     )
 
-    return HttpMetrics(**_http_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+    return _let_errors_go(
+        HttpMetrics(**_http_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
+    )
 
 
 def log_exporter(target: SignalTarget) -> LogRecordExporter:
@@ -54,10 +99,10 @@ def log_exporter(target: SignalTarget) -> LogRecordExporter:
             OTLPLogExporter as GrpcLogs,
         )
 
-        return GrpcLogs(**_grpc_options(target))
+        return _let_errors_go(GrpcLogs(**_grpc_options(target)))
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
 
-    return HttpLogs(**_http_options(target))
+    return _let_errors_go(HttpLogs(**_http_options(target)))
 
 
 def _grpc_options(target: SignalTarget) -> dict[str, Any]:
