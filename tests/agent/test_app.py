@@ -4,14 +4,18 @@ reload swaps only a valid config, readiness speaks of the agent alone."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
 import signal
+import weakref
 from pathlib import Path
 
 import pytest
 
+import agent.app
+from agent.app import App
 from tests.conftest import StartAgent, sample
 from tests.peers.http_servers import serve
 from tests.peers.leaky import leaky_app
@@ -273,3 +277,35 @@ async def test_a_flapping_integration_is_logged_once_then_at_debug(
     said = [(r.levelname, r.getMessage().endswith("until it settles")) for r in changes]
     assert said[:3] == [("INFO", False), ("INFO", True), ("DEBUG", False)]
     assert {level for level, _ in said[2:]} == {"DEBUG"}
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_a_reload_frees_what_an_earlier_freeze_caught_in_flight(
+    tcp_server: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A freeze takes whatever is alive with the plan; what then ends in a reference cycle
+    (a run's parser error, an exporter's retries) only a whole refreeze can free."""
+    path = tmp_path / "oversight.yaml"
+    path.write_text(CONFIG.format(up=tcp_server, down=closed_port))
+    app = App(path, listen="127.0.0.1:0", tune_gc=True)
+    await app.start()
+    try:
+        in_flight = _Cycle()
+        gone = weakref.ref(in_flight)
+        assert (await app.reload()).ok
+        del in_flight  # ends in its cycle, frozen
+        gc.collect()
+        assert gone() is not None  # out of the collector's reach
+        assert (await app.reload()).ok
+        assert gone() is not None  # a reload within REFREEZE_EVERY freezes only the new
+        monkeypatch.setattr(agent.app, "REFREEZE_EVERY", 0.0)
+        assert (await app.reload()).ok
+        assert gone() is None
+    finally:
+        await app.stop()
+        gc.unfreeze()
+        gc.set_threshold(700, 10, 10)
