@@ -88,6 +88,7 @@ class App:
         self.reload_successful = True
         self.last_reload_success = time.time()
         self._first_round = set(self.plan.probes)
+        self._tried: str | None = None  # the digest of the file the last reload read
         self._refrozen = time.monotonic()  # when the frozen objects were last all re-examined
         self._reload_lock = asyncio.Lock()
         self._next_reload: asyncio.Future[ReloadOutcome] | None = None
@@ -106,8 +107,9 @@ class App:
                     AuditTrail(plan, self.scrub, self._audit_written) if plan.audit else None
                 ),
             ),
-            OutputSlot(  # with an audit trail, OTLP ships its records as logs
-                lambda plan: (plan.exporters.otlp, plan.audit is not None),
+            OutputSlot(  # with an audit trail, OTLP ships its records as logs; the resource
+                # names the agent (service.instance.id), so a new name makes a new output
+                lambda plan: (plan.exporters.otlp, plan.audit is not None, plan.const_labels),
                 lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
             ),
         ]
@@ -116,6 +118,7 @@ class App:
 
     def _load(self) -> Plan:
         """The config file's plan, cut to this agent's shard; raises ConfigError."""
+        self._tried = _digest(self.config_path)
         return load_plan(self.config_path, shard=self.shard_override, env=self._env)
 
     def _audit_written(self, records: list[Record]) -> None:
@@ -279,13 +282,13 @@ class App:
 
     async def _config_changed(self) -> None:
         """The watched file changed: reload as SIGHUP does, unless it holds the running config
-        again (touched, or written back as it was) and that one loaded fine."""
-        try:
-            digest = hashlib.sha256(self.config_path.read_bytes()).hexdigest()
-        except OSError:
-            digest = None  # gone or unreadable: the reload says so
+        again (touched, or written back as it was) and that one loaded fine, or the bytes the
+        last reload read: a broken file written and then signalled is said once."""
+        digest = _digest(self.config_path)
         if digest == self.plan.digest and self.reload_successful:
             return
+        if digest is not None and digest == self._tried:
+            return  # a reload (SIGHUP, POST) read these bytes after they changed
         log.info("%s changed: reloading", self.config_path.name)
         await self.reload()
 
@@ -416,6 +419,14 @@ class App:
             audit=audit.stats if audit is not None else None,
             runs=self.store.runs,
         )
+
+
+def _digest(path: Path) -> str | None:
+    """The file's digest as the plan records it; None when it is gone or unreadable."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _freeze_long_lived(young: bool = False, whole: bool = False) -> None:

@@ -135,6 +135,20 @@ async def test_a_file_written_back_as_it_was_is_not_reloaded(
     assert app.plan is plan and app.reload_successful
 
 
+async def test_a_broken_file_already_reloaded_by_sighup_is_not_reloaded_again(
+    volume: tuple[ConfigMap, App], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator who writes the file and sends SIGHUP hears of a broken file once: the
+    watch sees the change after the signal's reload has read it."""
+    configmap, app = volume
+    text = CONFIG.format(more=MORE, audit=tmp_path / "audit.jsonl")
+    configmap.update(text.replace("scope: internal", "scope: intern"))
+    outcome = await app.reload()  # SIGHUP, before the watch's next look
+    assert not outcome.ok
+    await asyncio.sleep(6 * INTERVAL)
+    assert caplog.text.count("reload failed, keeping the running config") == 1
+
+
 async def test_a_plain_file_edited_in_place_is_reloaded_once_it_holds_still(
     tmp_path: Path,
 ) -> None:

@@ -194,6 +194,26 @@ async def test_metrics_mirror_the_prometheus_families(
     assert all(h.get("x-api-key") == "k-123" for h in sink.headers)
 
 
+async def test_a_renamed_agent_is_a_renamed_resource(
+    tmp_path: Path, receivers: Receivers, peer: Running
+) -> None:
+    """The resource's service.instance.id is the agent's name, as /metrics' ``agent`` label:
+    a reload that renames the agent renames both."""
+    sink = receivers.sink
+
+    def instance() -> str | None:
+        point = sink.latest("probe_success", **HEALTH)
+        return None if point is None else str(point.resource["service.instance.id"])
+
+    named = config(peer, agent_extra="  name: first")
+    async with otel_agent(tmp_path, named, receivers.env("grpc")) as agent:
+        await until(lambda: instance() == "first", what="the first name")
+        (tmp_path / "oversight.yaml").write_text(named.replace("name: first", "name: second"))
+        assert (await agent.app.reload()).ok
+        await until(lambda: instance() == "second", what="the new name")
+        assert sink.latest("probe_success", **HEALTH).attributes["agent"] == "second"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 async def test_spans_tree_timings_and_trace_context(
     tmp_path: Path, receivers: Receivers, peer: Running, protocol: str
