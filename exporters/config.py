@@ -42,7 +42,10 @@ class OtlpTraces(Frozen):
         default=None, description="share of successful runs exported (failed runs always are); 1"
     )
     max_queue_size: int | None = Field(
-        default=None, ge=1, le=1_000_000, description="spans held while the collector is away; 2048"
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="spans waiting for export (256 while the collector is away); 2048",
     )
     propagate: bool = Field(
         default=True, description="send W3C traceparent to HTTP targets (per probe: trace_context)"
@@ -57,8 +60,8 @@ class OtlpLogs(Frozen):
         default=None,
         ge=1,
         le=1_000_000,
-        description="audit records held while the collector is away, then dropped and counted; "
-        "2048",
+        description="audit records waiting for export (256 while the collector is away), then "
+        "dropped and counted; 2048",
     )
 
 

@@ -26,6 +26,14 @@ log = logging.getLogger("oversight.otel")
 
 REMIND_EVERY = 60.0  # seconds between "still failing" lines
 SDK_LOG_EVERY = 300.0  # seconds between two identical lines from the SDK's exporters
+# Items a span or log queue holds while its signal's exports fail. The configured size absorbs
+# a burst; for a collector that is away it would only hold what is dropped later, at about
+# 3 KB a span for as long as it stays away.
+AWAY_QUEUE = 256
+# Seconds an export may wait before its collector counts as away for the queues' sake: a
+# collector answers in milliseconds, and the SDK retries a refused export for up to its
+# timeout before it reports the failure.
+STALLED = 1.0
 
 # Loggers of the SDK code that runs for every export attempt.
 SDK_LOGGERS = (
@@ -100,6 +108,14 @@ class ExportFailures:
         """Exports that fell due while one waited ``seconds``: none could be attempted."""
         every = self._every.get(signal)
         return int(seconds // every) if every else 0
+
+    def failing(self, signal: str) -> bool:
+        """The signal's last export failed, or the one in flight has waited over ``STALLED``
+        seconds: its collector is away, refusing or not answering."""
+        now = self._clock()
+        with self._lock:
+            began = self._running.get(signal)
+            return signal in self._streaks or (began is not None and now - began > STALLED)
 
     def close_at(self, deadline: float) -> None:
         self._deadline = deadline

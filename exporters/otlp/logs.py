@@ -8,9 +8,10 @@ chain fields are attributes (``oversight.audit.seq``, ``.time``, ``.type``, ``.s
 
 The local file stays the record of truth: a record is shipped only after it is written and
 fsynced there, and shipping never waits on the collector. At most ``max_queue_size`` records
-wait for it (in the SDK's batch processor, exported from its thread); a record that finds them
-all waiting is dropped, and every record that does not reach the collector, dropped or in a
-failed export, counts in ``oversight_export_failures_total{exporter="otlp",signal="logs"}``.
+wait for it (in the SDK's batch processor, exported from its thread), ``AWAY_QUEUE`` while its
+exports fail; a record that finds them all waiting is dropped, and every record that does not
+reach the collector, dropped or in a failed export, counts in
+``oversight_export_failures_total{exporter="otlp",signal="logs"}``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from opentelemetry.sdk.resources import Resource
 
 from agent import __version__
 from agent.audit.chain import Record
-from exporters.otlp.failures import ExportFailures, Once
+from exporters.otlp.failures import AWAY_QUEUE, ExportFailures, Once
 
 PREFIX = "oversight.audit."  # the chain fields' attribute names: PREFIX + field
 AGENT = "oversight.agent"  # whose chain the record belongs to
@@ -145,9 +146,12 @@ class OtelAuditLogs:
     def ship(self, records: Sequence[Record]) -> None:
         """Hand the records to the processor; never blocks. Over the bound, drop and count."""
         dropped = 0
+        limit = self._limit
+        if limit > AWAY_QUEUE and self._failures.failing("logs"):
+            limit = AWAY_QUEUE
         for record in records:
             with self._lock:
-                if self._outstanding >= self._limit:
+                if self._outstanding >= limit:
                     dropped += 1
                     continue
                 self._outstanding += 1
@@ -160,9 +164,7 @@ class OtelAuditLogs:
                 body=f"{record.type} {record.subject}",
                 attributes=attributes(record, self._agent),
             )
-        self._failures.lost(
-            "logs", self._where, dropped, f"{self._limit} audit records already waiting"
-        )
+        self._failures.lost("logs", self._where, dropped, f"{limit} audit records already waiting")
 
     def shutdown(self) -> None:
         """Export what is queued (the processor waits for its thread), then close."""

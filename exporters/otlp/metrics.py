@@ -19,15 +19,23 @@ steps of a few hundred probes as /metrics does; the mirror keeps the view's samp
 the points, the SDK's collection of the histogram and the network export run in one worker
 thread, told through a one-slot mailbox that a collection is due. Temporality is cumulative,
 so a collection that falls due while an export still waits loses nothing: the next one carries
-the same totals.
+the same totals. Such a collection is not even read: while a collector is slow or away, the
+agent holds one round's samples, not one waiting and one in flight.
+
+A round goes out in requests of at most ``MAX_POINTS_PER_REQUEST`` points, built one at a time
+from the samples, and the first request that fails ends the round. A collector that is away
+then costs one request's wait (the SDK retries within the export timeout), not one per request
+of the round, and the round's memory goes when it does.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry.context import Context
@@ -59,12 +67,36 @@ log = logging.getLogger("oversight.otel")
 # of 2000 is a few hundred probes).
 CARDINALITY_LIMIT = 200_000
 SCOPE = InstrumentationScope("oversight", __version__)
+# Data points per request: the Collector refuses gRPC messages over 4 MiB by default.
+MAX_POINTS_PER_REQUEST = 4096
 _UNITS = (("_seconds", "s"), ("_bytes", "By"), ("_ratio", "1"))
 
 
 def unit_of(name: str) -> str:
     """The UCUM unit a Prometheus name's suffix announces (``_seconds`` -> ``s``), or none."""
     return next((unit for suffix, unit in _UNITS if name.endswith(suffix)), "")
+
+
+def split(metrics: Iterable[Metric], limit: int) -> Iterator[list[Metric]]:
+    """``metrics`` in lists of at most ``limit`` points, taken as they come. A family larger
+    than what a request has room for is cut, each part a metric of the same name and kind."""
+    batch: list[Metric] = []
+    room = limit
+    for metric in metrics:
+        points = metric.data.data_points
+        start = 0
+        while start < len(points):
+            part = points[start : start + room]
+            whole = len(part) == len(points)
+            data: Any = metric.data
+            batch.append(metric if whole else replace(metric, data=replace(data, data_points=part)))
+            start += len(part)
+            room -= len(part)
+            if room == 0:
+                yield batch
+                batch, room = [], limit
+    if batch:
+        yield batch
 
 
 class LoopReader(MetricReader):
@@ -77,7 +109,7 @@ class LoopReader(MetricReader):
         where: str,
         timeout: float,
         resource: Resource,
-        mirrored: Callable[[int], list[Metric]],
+        mirrored: Callable[[int], Iterable[Metric]],
     ) -> None:
         limits: Any = {Histogram: CARDINALITY_LIMIT}
         super().__init__(cardinality_limits=limits)
@@ -90,6 +122,7 @@ class LoopReader(MetricReader):
         self._ready = threading.Condition()
         self._pending: MetricsData | None = None
         self._due = False  # a collection was asked for and not made yet
+        self._sending = False  # the worker holds a round
         self._closed = False
         self._abort = Once(exporter.shutdown)
         self._worker = threading.Thread(target=self._work, name="oversight-otlp-metrics")
@@ -100,6 +133,12 @@ class LoopReader(MetricReader):
     def pending(self) -> int:
         """Batches waiting to be sent: 0 or 1, whatever the collector does."""
         return 0 if self._pending is None else 1
+
+    @property
+    def busy(self) -> bool:
+        """A round is waiting to be made or still being sent."""
+        with self._ready:
+            return self._due or self._sending
 
     def request(self) -> None:
         """A collection is due: the worker makes it (and exports it) as soon as it is free.
@@ -124,47 +163,55 @@ class LoopReader(MetricReader):
                 due, self._due = self._due, False
                 if not due and self._pending is None:
                     return  # closed and drained
-            if due:
-                try:
-                    self.collect()  # the histogram, when a probe records one
-                except Exception:
-                    log.exception("OTLP metrics collection failed; trying again next interval")
-            with self._ready:
-                data, self._pending = self._pending, None
-            if due:
-                data = self._with_mirrored(data)
-            if data is None:
-                continue
-            self._failures.run(
-                "metrics",
-                self._where,
-                lambda d=data: (
-                    self._exporter.export(d, timeout_millis=self._timeout_millis)  # type: ignore[misc]
-                    is MetricExportResult.SUCCESS
-                ),
-            )
+                self._sending = True
+            try:
+                if due:
+                    try:
+                        self.collect()  # the histogram, when a probe records one
+                    except Exception:
+                        log.exception("OTLP metrics collection failed; trying again next interval")
+                with self._ready:
+                    data, self._pending = self._pending, None
+                self._send(data, mirrored=due)
+            finally:
+                with self._ready:
+                    self._sending = False
 
-    def _with_mirrored(self, data: MetricsData | None) -> MetricsData | None:
-        """The SDK's collection (the histogram, or None) with the mirrored families' points
-        in the same resource and scope."""
+    def _send(self, data: MetricsData | None, mirrored: bool) -> None:
+        """The round, request by request, until one fails."""
         try:
-            mirrored = self._mirrored(time.time_ns())
+            for request in self._requests(data, mirrored):
+                if not self._failures.run(
+                    "metrics",
+                    self._where,
+                    lambda r=request: (
+                        self._exporter.export(r, timeout_millis=self._timeout_millis)  # type: ignore[misc]
+                        is MetricExportResult.SUCCESS
+                    ),
+                ):
+                    return  # counted; the next round carries the same totals
         except Exception:
             log.exception("OTLP metrics: building the points failed; this round is skipped")
-            mirrored = []
-        if not mirrored:
-            return data
-        scopes: list[ScopeMetrics] = []
-        if data is not None:
-            scopes = [scope for rm in data.resource_metrics for scope in rm.scope_metrics]
-        own = next((scope for scope in scopes if scope.scope == SCOPE), None)
-        if own is None:
-            scopes.append(ScopeMetrics(SCOPE, mirrored, SCOPE.schema_url or ""))
-        else:
-            merged = ScopeMetrics(SCOPE, [*mirrored, *own.metrics], own.schema_url)
-            scopes[scopes.index(own)] = merged
-        resource = ResourceMetrics(self._resource, scopes, self._resource.schema_url)
-        return MetricsData(resource_metrics=[resource])
+
+    def _requests(self, data: MetricsData | None, mirrored: bool) -> Iterator[MetricsData]:
+        """The mirrored families (when the round has them) and the SDK's collection (the
+        histogram, or None) in the agent's resource and scope, as requests."""
+        groups: list[tuple[Resource, InstrumentationScope, str, Iterable[Metric]]] = []
+        own: Iterable[Metric] = ()
+        for rm in data.resource_metrics if data is not None else ():
+            for collected in rm.scope_metrics:
+                if collected.scope == SCOPE:
+                    own = collected.metrics
+                else:
+                    groups.append(
+                        (rm.resource, collected.scope, collected.schema_url, collected.metrics)
+                    )
+        ours = itertools.chain(self._mirrored(time.time_ns()) if mirrored else (), own)
+        groups.insert(0, (self._resource, SCOPE, SCOPE.schema_url or "", ours))
+        for resource, scope, schema_url, metrics in groups:
+            for chunk in split(metrics, MAX_POINTS_PER_REQUEST):
+                scopes = [ScopeMetrics(scope, chunk, schema_url)]
+                yield MetricsData([ResourceMetrics(resource, scopes, resource.schema_url)])
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         """Send what is pending (within ``timeout_millis``), then close the exporter."""
@@ -206,10 +253,13 @@ class SnapshotMirror:
             current = []
         self._current = current  # one reference swapped: the worker reads whole rounds
 
-    def metrics(self, now_ns: int) -> list[Metric]:
-        """The latest round as points, once: the samples are not held between rounds."""
+    def metrics(self, now_ns: int) -> Iterator[Metric]:
+        """The latest round as points, once, a family at a time: the samples are not held
+        between rounds, and a round left unfinished (a failed request) lets them go."""
         current, self._current = self._current, []
-        out = []
+        return self._points(current, now_ns)
+
+    def _points(self, current: list[tuple[Any, list[Any]]], now_ns: int) -> Iterator[Metric]:
         for family, samples in current:
             counter = family.type == "counter"
             start = self._started_ns if counter else 0
@@ -219,8 +269,7 @@ class SnapshotMirror:
                 if counter
                 else Gauge(points)
             )
-            out.append(Metric(family.name, family.documentation, unit_of(family.name), data))
-        return out
+            yield Metric(family.name, family.documentation, unit_of(family.name), data)
 
 
 class OtelMetrics:
@@ -253,8 +302,11 @@ class OtelMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
-    async def collect(self) -> None:
-        """Read the snapshot (in steps, on the loop) and have the worker export it."""
+    async def collect(self, last: bool = False) -> None:
+        """Read the snapshot (in steps, on the loop) and have the worker export it; not while
+        the worker still holds an earlier round, unless this is the ``last`` one."""
+        if self.reader.busy and not last:
+            return
         await self.mirror.refresh()
         self.reader.request()
 

@@ -206,7 +206,7 @@ class OtlpOutput(BaseOutput):
         deadline = time.monotonic() + timeout
         if metrics is not None:
             try:
-                await metrics.collect()
+                await metrics.collect(last=True)
             except Exception:
                 log.exception("OTLP metrics: the last collection failed")
         self.exports.close_at(deadline)

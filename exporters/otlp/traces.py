@@ -32,7 +32,7 @@ from agent.probers import REGISTRY
 from agent.probers.base import StepSpan
 from agent.results import Result, StepResult
 from agent.vocabulary import PROBE_LABELS, Detail
-from exporters.otlp.failures import ExportFailures, Once
+from exporters.otlp.failures import AWAY_QUEUE, ExportFailures, Once
 
 # Spans per export. Smaller than the SDK's 512: encoding a batch holds the GIL, and a large
 # one stalls the event loop for long enough to delay probe runs at a few hundred runs/s.
@@ -68,6 +68,8 @@ class CountingBatchProcessor(BatchSpanProcessor):
 
     The SDK drops the oldest span when a span ends with the queue full, and says so only in
     its own (opt-in) self-metrics; here each such span is counted in ``ExportFailures.drop``.
+    While exports fail, the queue is kept to ``AWAY_QUEUE`` spans: a newer span is dropped
+    (and counted) rather than held for a collector that is away.
     The queue's length is read from the SDK's batch processor: if a later SDK moves it, the
     drops go uncounted (the test of this class says so) but nothing else changes.
     """
@@ -78,10 +80,21 @@ class CountingBatchProcessor(BatchSpanProcessor):
         self._capacity = options["max_queue_size"]
         self._queue: Sequence[Any] | None = getattr(self._batch_processor, "_queue", None)
 
+    @property
+    def queued(self) -> int:
+        """Spans waiting for an export (0 if the SDK's queue cannot be read)."""
+        return 0 if self._queue is None else len(self._queue)
+
     def on_end(self, span: ReadableSpan) -> None:
         queue = self._queue
-        if queue is not None and len(queue) >= self._capacity:
-            self._failures.drop("traces")
+        if queue is not None:
+            limit = self._capacity
+            if limit > AWAY_QUEUE and self._failures.failing("traces"):
+                limit = AWAY_QUEUE
+            if len(queue) >= limit:
+                self._failures.drop("traces")
+                if limit < self._capacity:
+                    return
         super().on_end(span)
 
 

@@ -18,9 +18,6 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from exporters.otlp.settings import OtlpSettingsError, SignalTarget
 
-# Data points per request: the Collector refuses gRPC messages over 4 MiB by default.
-MAX_POINTS_PER_REQUEST = 4096
-
 E = TypeVar("E")
 
 
@@ -81,16 +78,12 @@ def metric_exporter(target: SignalTarget) -> MetricExporter:
             OTLPMetricExporter as GrpcMetrics,
         )
 
-        return _let_errors_go(
-            GrpcMetrics(**_grpc_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
-        )
+        return _let_errors_go(GrpcMetrics(**_grpc_options(target)))
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HttpMetrics,
     )
 
-    return _let_errors_go(
-        HttpMetrics(**_http_options(target), max_export_batch_size=MAX_POINTS_PER_REQUEST)
-    )
+    return _let_errors_go(HttpMetrics(**_http_options(target)))
 
 
 def log_exporter(target: SignalTarget) -> LogRecordExporter:

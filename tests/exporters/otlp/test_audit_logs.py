@@ -11,6 +11,7 @@ import pytest
 
 from agent.audit import verify_files
 from agent.cli import main
+from exporters.otlp.failures import AWAY_QUEUE
 from tests.peers.otlp_receiver import (
     GrpcReceiver,
     HttpReceiver,
@@ -154,3 +155,32 @@ async def test_a_collector_away_costs_no_probe_run_and_no_local_record(tmp_path:
     assert written[-1]["type"] == "agent_stopped"
     assert verify_files([audit], head=audit.with_name("audit.jsonl.head")).ok
     assert sink.logs == []
+
+
+async def test_a_collector_away_holds_few_records(tmp_path: Path) -> None:
+    """Room for 2,048 records: once an export has failed, no more than ``AWAY_QUEUE`` wait;
+    the others are counted as not delivered."""
+    sink = Sink(mode="refuse")
+    receiver = GrpcReceiver(sink)
+    receiver.start()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BLRP_SCHEDULE_DELAY": "50",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    audit = tmp_path / "audit.jsonl"
+    try:
+        async with otel_agent(tmp_path, CONFIG.format(queue=2048, audit=audit), env) as agent:
+            app, logs = agent.app, otlp_of(agent.app).logs
+            assert app.audit is not None and logs is not None
+            await until(lambda: otlp_of(app).exports.failing("logs"), 10, "a failed export")
+            for n in range(3000):
+                app.audit.emit("security_event", f"account/ledger#{n}", kind="test")
+            await until(lambda: app.audit is not None and app.audit.log.pending == 0, 10)
+            assert logs.outstanding <= AWAY_QUEUE
+            failed = app.snapshot().agent.export_failures[("otlp", "logs")]
+            assert failed >= 3000 - AWAY_QUEUE
+    finally:
+        receiver.stop()
+    assert sum(1 for r in local_records(audit) if r["type"] == "security_event") == 3000

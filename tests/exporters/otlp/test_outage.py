@@ -10,8 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from exporters.otlp.failures import AWAY_QUEUE, ExportFailures
+from exporters.otlp.settings import SignalTarget
+from exporters.otlp.traces import CountingBatchProcessor, CountingSpanExporter
+from exporters.otlp.transport import span_exporter
 from tests.peers.http_servers import Running, never_answer, peer_app, raw_server, serve
 from tests.peers.otlp_receiver import GrpcReceiver, HttpReceiver, Sink, otel_agent, otlp_of, until
 
@@ -226,3 +231,46 @@ async def test_a_black_holed_collector_shows_within_one_export_interval(
         stopped_in = time.monotonic() - stopping
     assert seen_in < 3 * interval + 1, seen_in
     assert stopped_in < SHUTDOWN_TIMEOUT + 1.0
+
+
+@pytest.mark.parametrize("fault", ["refuse", "slow"])
+async def test_a_collector_away_keeps_the_span_queue_short(fault: str) -> None:
+    """A queue of 2,048 spans. Once an export has failed (refused) or waited past ``STALLED``
+    (a collector that does not answer), the queue takes no more than ``AWAY_QUEUE`` spans; the
+    rest are dropped and counted. Back to the whole queue once an export succeeds."""
+    sink = Sink(mode=fault, delay=3.0)
+    receiver = GrpcReceiver(sink)
+    receiver.start()
+    failures = ExportFailures()
+    timeout = 0.5 if fault == "refuse" else 5.0  # slow: known away by waiting, not failing
+    target = SignalTarget(
+        "traces", "grpc", receiver.endpoint, (), "none", timeout, True, None, None, None
+    )
+    processor = CountingBatchProcessor(
+        CountingSpanExporter(span_exporter(target), failures, "test"),
+        failures,
+        max_queue_size=2048,
+        schedule_delay_millis=50,
+        max_export_batch_size=128,
+    )
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+    try:
+        tracer.start_span("first").end()
+        await until(lambda: failures.failing("traces"), 5, "the collector known away")
+        peak = 0
+        for _ in range(3000):
+            tracer.start_span("while away").end()
+            peak = max(peak, processor.queued)
+        assert peak <= AWAY_QUEUE
+        assert failures.dropped()[("otlp", "traces")] >= 1500  # exports take 128 at a time
+        sink.mode = "ok"
+        await until(lambda: not failures.failing("traces"), 10, "an export that succeeds")
+        before = failures.dropped()[("otlp", "traces")]
+        for _ in range(1500):  # more than AWAY_QUEUE, less than the queue
+            tracer.start_span("back").end()
+        assert failures.dropped()[("otlp", "traces")] == before
+    finally:
+        provider.shutdown()
+        receiver.stop()

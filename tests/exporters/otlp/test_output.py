@@ -385,7 +385,7 @@ async def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFix
     mirror = SnapshotMirror(families, started=1000.0)
     await mirror.refresh()
     assert "reading the snapshot failed" in caplog.text
-    assert mirror.metrics(2_000_000_000_000) == []
+    assert list(mirror.metrics(2_000_000_000_000)) == []
     broken[0] = False
     await mirror.refresh()
     gauge, counter = mirror.metrics(2_000_000_000_000)
@@ -404,4 +404,4 @@ async def test_a_failing_view_is_logged_and_skipped(caplog: pytest.LogCaptureFix
     )
     assert counter.data.is_monotonic
     assert counter.data.aggregation_temporality is AggregationTemporality.CUMULATIVE
-    assert mirror.metrics(2_000_000_000_000) == []  # a round is sent once
+    assert list(mirror.metrics(2_000_000_000_000)) == []  # a round is sent once
