@@ -178,7 +178,7 @@ class App:
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
             pass
         if self.tune_gc:
-            _freeze_long_lived()
+            _freeze_long_lived(whole=True)
         if self.plan.shard is not None and not self.plan.probes:
             log.warning("shard %s holds none of the config's probes", self.plan.shard)
         log.info(
@@ -227,7 +227,7 @@ class App:
         if self._first_round:
             self._first_round.discard(probe_id)
             if not self._first_round and self.tune_gc:
-                _freeze_long_lived(young=True)  # the store is full: its entries live as long
+                _freeze_long_lived(whole=False)  # the store is full: its entries live as long
         if not result.success:
             log.debug("%s failed: %s %s", probe_id, result.reason, self.scrub(result.message))
 
@@ -349,7 +349,7 @@ class App:
             whole = time.monotonic() - self._refrozen >= REFREEZE_EVERY
             if whole:
                 self._refrozen = time.monotonic()
-            _freeze_long_lived(young=not whole, whole=whole)
+            _freeze_long_lived(whole)
         if new.agent.listen != old.agent.listen and self.listen_override is None:
             log.warning(
                 "agent.listen changed to %s: takes effect after a restart", new.agent.listen
@@ -429,7 +429,7 @@ def _digest(path: Path) -> str | None:
         return None
 
 
-def _freeze_long_lived(young: bool = False, whole: bool = False) -> None:
+def _freeze_long_lived(whole: bool) -> None:
     """Keep the plan and the other long-lived objects out of every collection: at start, when
     the first round has filled the store and the views' caches, and after a reload.
 
@@ -441,18 +441,19 @@ def _freeze_long_lived(young: bool = False, whole: bool = False) -> None:
 
     Frozen objects are still freed when their last reference goes: a plan, a result, a status
     and a cached text hold no reference cycle (tests/agent/planning/test_cycles.py), so an
-    old plan goes without a full collection. After the start, only the young generations are
-    collected before freezing (``young``): a full collection at 10,000 integrations holds the
-    loop for a third of a second.
+    old plan goes without a full collection. Otherwise only the young generations are collected
+    before freezing: a full collection at 10,000 integrations holds the loop for a third of a
+    second.
 
     What a freeze catches in flight is frozen too, and if it then ends in a reference cycle
     (an aiohttp parser error, a TLS failure, an exporter's retries) the collector can never
     free it: a few hundred objects per reload. ``whole`` unfreezes everything first and
     collects it all (80 ms at 1,000 integrations, 0.7 s at 10,000), so that a reload every
-    minute cannot pile them up; a reload asks for it every ``REFREEZE_EVERY`` seconds.
+    minute cannot pile them up: at the start, and on a reload every ``REFREEZE_EVERY``
+    seconds.
     """
     if whole:
         gc.unfreeze()
-    gc.collect(1 if young else 2)
+    gc.collect(2 if whole else 1)
     gc.freeze()
     gc.set_threshold(10_000, 50, 10)
