@@ -109,7 +109,7 @@ class App:
             ),
             OutputSlot(  # with an audit trail, OTLP ships its records as logs; the resource
                 # names the agent (service.instance.id), so a new name makes a new output
-                lambda plan: (plan.exporters.otlp, plan.audit is not None, plan.const_labels),
+                lambda plan: (plan.exporters.otlp, plan.audit is not None),
                 lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
             ),
         ]

@@ -129,6 +129,12 @@ class OtelAuditLogs:
             max_export_batch_size=min(MAX_BATCH, max_queue_size),
             max_queue_size=max_queue_size,
         )
+        self.rename(resource, agent)
+
+    def rename(self, resource: Resource, agent: str) -> None:
+        """Records from now on carry ``resource`` and ``agent``; the queue and the exporter
+        stay (a provider's resource is fixed: a new one takes the processor)."""
+        self._agent = agent
         self.provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         self.provider.add_log_record_processor(self.processor)
         self.logger = self.provider.get_logger("oversight.audit", __version__)

@@ -113,7 +113,7 @@ class LoopReader(MetricReader):
     ) -> None:
         limits: Any = {Histogram: CARDINALITY_LIMIT}
         super().__init__(cardinality_limits=limits)
-        self._resource = resource
+        self.resource = resource  # of every point sent, the histogram's included
         self._mirrored = mirrored
         self._exporter = exporter
         self._failures = failures
@@ -207,7 +207,7 @@ class LoopReader(MetricReader):
                         (rm.resource, collected.scope, collected.schema_url, collected.metrics)
                     )
         ours = itertools.chain(self._mirrored(time.time_ns()) if mirrored else (), own)
-        groups.insert(0, (self._resource, SCOPE, SCOPE.schema_url or "", ours))
+        groups.insert(0, (self.resource, SCOPE, SCOPE.schema_url or "", ours))
         for resource, scope, schema_url, metrics in groups:
             for chunk in split(metrics, MAX_POINTS_PER_REQUEST):
                 scopes = [ScopeMetrics(scope, chunk, schema_url)]

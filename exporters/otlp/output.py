@@ -4,9 +4,10 @@ Off unless the config or the environment asks for it; when off the SDK is not ev
 (the pipelines' modules are loaded in ``start``, on purpose: they cost tens of MiB).
 Nothing here touches the SDK's global providers: every provider is passed explicitly, so two
 Apps in one process (tests do this) export independently. A collector that is down, slow or
-refusing costs the agent bounded memory (one metrics batch, ``max_queue_size`` spans and as
-many audit records) and never a probe: exports run in worker threads, collection and span
-bookkeeping on the loop are in-memory only, and stopping waits ``shutdown_timeout`` at most.
+refusing costs the agent bounded memory (one metrics round, ``max_queue_size`` spans and as
+many audit records, ``AWAY_QUEUE`` of each once it is known away) and never a probe: exports
+run in worker threads, collection and span bookkeeping on the loop are in-memory only, and
+stopping waits ``shutdown_timeout`` at most.
 """
 
 from __future__ import annotations
@@ -179,7 +180,22 @@ class OtlpOutput(BaseOutput):
             self.logs.ship(records)
 
     def on_reload(self, old: Plan, new: Plan) -> None:
+        """A renamed agent is a renamed resource. The pipelines stay, with their queues,
+        connections and counts: rebuilding them on each rename cost a final metrics round
+        and fresh SDK objects, and reset ``oversight_export_failures_total``."""
         self._plan = new
+        if new.const_labels == old.const_labels or self.settings is None or not self.active:
+            return
+        from exporters.otlp.resource import build_resource
+
+        agent = dict(new.const_labels).get("agent", "")
+        resource = build_resource(self.settings, self._env, agent)
+        if self.metrics is not None:
+            self.metrics.reader.resource = resource
+        if self.traces is not None:
+            self.traces.rename(resource)
+        if self.logs is not None:
+            self.logs.rename(resource, agent)
 
     def failures(self) -> dict[tuple[str, str], int]:
         return self.exports.counts() if self.active else {}

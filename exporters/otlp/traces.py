@@ -243,9 +243,7 @@ class OtelTraces:
             schedule_delay_millis=schedule_delay * 1000,
             max_export_batch_size=min(MAX_BATCH, max_queue_size),
         )
-        self.provider = TracerProvider(resource=resource, sampler=ALWAYS_ON, shutdown_on_exit=False)
-        self.provider.add_span_processor(self.processor)
-        self.tracer = self.provider.get_tracer("oversight", __version__)
+        self.rename(resource)
         self.propagate = propagate
         self.scrub = scrub
         self._bound = round(success_ratio * (1 << 64))
@@ -258,6 +256,14 @@ class OtelTraces:
             attributes=probe_attributes(probe, self.scrub),
         )
         return TracedRun(self, probe, span)
+
+    def rename(self, resource: Resource) -> None:
+        """Spans from now on carry ``resource``; the queue, the exporter and its connection
+        stay. A provider's resource is fixed, so a new one takes the processor; the old one
+        has no thread, and goes once the spans it started have ended."""
+        self.provider = TracerProvider(resource=resource, sampler=ALWAYS_ON, shutdown_on_exit=False)
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("oversight", __version__)
 
     def keep(self, result: Result, trace_id: int) -> bool:
         return not result.success or (trace_id & ((1 << 64) - 1)) < self._bound

@@ -4,6 +4,7 @@ the exemplar on /metrics points to an exported trace."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,10 +209,17 @@ async def test_a_renamed_agent_is_a_renamed_resource(
     named = config(peer, agent_extra="  name: first")
     async with otel_agent(tmp_path, named, receivers.env("grpc")) as agent:
         await until(lambda: instance() == "first", what="the first name")
+        output = otlp_of(agent.app)
+        pipelines = (output.metrics, output.traces)
         (tmp_path / "oversight.yaml").write_text(named.replace("name: first", "name: second"))
         assert (await agent.app.reload()).ok
+        renamed_ns = time.time_ns()
         await until(lambda: instance() == "second", what="the new name")
         assert sink.latest("probe_success", **HEALTH).attributes["agent"] == "second"  # type: ignore[union-attr]
+        await until(lambda: any(s.start > renamed_ns for s in sink.spans()), what="new spans")
+        assert otlp_of(agent.app) is output and (output.metrics, output.traces) == pipelines
+    late = [s for s in sink.spans() if s.start > renamed_ns]
+    assert {s.resource["service.instance.id"] for s in late} == {"second"}
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
