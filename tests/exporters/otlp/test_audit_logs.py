@@ -5,6 +5,7 @@ costs neither a probe run nor a local record, and what it missed is counted."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -106,50 +107,61 @@ async def test_every_record_is_shipped_with_its_chain_and_verifies_from_the_expo
     assert f"record {len(written) - 1} of agent" in capsys.readouterr().err
 
 
-async def test_a_collector_away_costs_no_probe_run_and_no_local_record(tmp_path: Path) -> None:
-    """Refused for the whole run, with room for 4 records: probing carries on, the local trail
-    is whole and verifies, and every record the collector did not get is counted."""
+@pytest.fixture
+def refusing() -> Iterator[tuple[Sink, dict[str, str]]]:
+    """A receiver that refuses every export, and the environment that sends it the records."""
     sink = Sink(mode="refuse")
     receiver = GrpcReceiver(sink)
     receiver.start()
-    env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_BLRP_SCHEDULE_DELAY": "50",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_TRACES_EXPORTER": "none",
-    }
-    audit = tmp_path / "audit.jsonl"
     try:
-        async with otel_agent(tmp_path, CONFIG.format(queue=4, audit=audit), env) as agent:
-            app = agent.app
-            assert app.audit is not None
-            for n in range(40):  # more than the queue holds, in one flush
-                app.audit.emit("security_event", f"account/ledger#{n}", kind="test")
-            runs = sum(t.runs for t in app.store.totals.values())
-            await until(
-                lambda: app.snapshot().agent.export_failures.get(("otlp", "logs"), 0) >= 36,
-                timeout=10,
-                what="dropped records counted",
-            )
-            await until(lambda: sum(t.runs for t in app.store.totals.values()) > runs + 10)
-            scrape = await agent.scrape()
-            assert 'oversight_export_failures_total{exporter="otlp",signal="logs"' in scrape
-            logs = otlp_of(app).logs
-            assert logs is not None
-
-            def accounted() -> bool:
-                """Every record written is counted as not delivered, or is still waiting."""
-                counted = app.snapshot().agent.export_failures[("otlp", "logs")]
-                return (
-                    app.audit is not None
-                    and app.audit.log.pending == 0
-                    and (counted + logs.outstanding == len(local_records(audit)))
-                )
-
-            await until(accounted, timeout=10, what="every record counted or waiting")
-            assert logs.outstanding <= 4
+        yield (
+            sink,
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_BLRP_SCHEDULE_DELAY": "50",
+                "OTEL_METRICS_EXPORTER": "none",
+                "OTEL_TRACES_EXPORTER": "none",
+            },
+        )
     finally:
         receiver.stop()
+
+
+async def test_a_collector_away_costs_no_probe_run_and_no_local_record(
+    tmp_path: Path, refusing: tuple[Sink, dict[str, str]]
+) -> None:
+    """Refused for the whole run, with room for 4 records: probing carries on, the local trail
+    is whole and verifies, and every record the collector did not get is counted."""
+    sink, env = refusing
+    audit = tmp_path / "audit.jsonl"
+    async with otel_agent(tmp_path, CONFIG.format(queue=4, audit=audit), env) as agent:
+        app = agent.app
+        assert app.audit is not None
+        for n in range(40):  # more than the queue holds, in one flush
+            app.audit.emit("security_event", f"account/ledger#{n}", kind="test")
+        runs = sum(t.runs for t in app.store.totals.values())
+        await until(
+            lambda: app.snapshot().agent.export_failures.get(("otlp", "logs"), 0) >= 36,
+            timeout=10,
+            what="dropped records counted",
+        )
+        await until(lambda: sum(t.runs for t in app.store.totals.values()) > runs + 10)
+        scrape = await agent.scrape()
+        assert 'oversight_export_failures_total{exporter="otlp",signal="logs"' in scrape
+        logs = otlp_of(app).logs
+        assert logs is not None
+
+        def accounted() -> bool:
+            """Every record written is counted as not delivered, or is still waiting."""
+            counted = app.snapshot().agent.export_failures[("otlp", "logs")]
+            return (
+                app.audit is not None
+                and app.audit.log.pending == 0
+                and (counted + logs.outstanding == len(local_records(audit)))
+            )
+
+        await until(accounted, timeout=10, what="every record counted or waiting")
+        assert logs.outstanding <= 4
     written = local_records(audit)
     assert sum(1 for r in written if r["type"] == "security_event") == 40
     assert written[-1]["type"] == "agent_stopped"
@@ -157,30 +169,22 @@ async def test_a_collector_away_costs_no_probe_run_and_no_local_record(tmp_path:
     assert sink.logs == []
 
 
-async def test_a_collector_away_holds_few_records(tmp_path: Path) -> None:
+async def test_a_collector_away_holds_few_records(
+    tmp_path: Path, refusing: tuple[Sink, dict[str, str]]
+) -> None:
     """Room for 2,048 records: once an export has failed, no more than ``AWAY_QUEUE`` wait;
     the others are counted as not delivered."""
-    sink = Sink(mode="refuse")
-    receiver = GrpcReceiver(sink)
-    receiver.start()
-    env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_BLRP_SCHEDULE_DELAY": "50",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_TRACES_EXPORTER": "none",
-    }
+    sink, env = refusing
     audit = tmp_path / "audit.jsonl"
-    try:
-        async with otel_agent(tmp_path, CONFIG.format(queue=2048, audit=audit), env) as agent:
-            app, logs = agent.app, otlp_of(agent.app).logs
-            assert app.audit is not None and logs is not None
-            await until(lambda: otlp_of(app).exports.failing("logs"), 10, "a failed export")
-            for n in range(3000):
-                app.audit.emit("security_event", f"account/ledger#{n}", kind="test")
-            await until(lambda: app.audit is not None and app.audit.log.pending == 0, 10)
-            assert logs.outstanding <= AWAY_QUEUE
-            failed = app.snapshot().agent.export_failures[("otlp", "logs")]
-            assert failed >= 3000 - AWAY_QUEUE
-    finally:
-        receiver.stop()
+    async with otel_agent(tmp_path, CONFIG.format(queue=2048, audit=audit), env) as agent:
+        app, logs = agent.app, otlp_of(agent.app).logs
+        assert app.audit is not None and logs is not None
+        await until(lambda: otlp_of(app).exports.failing("logs"), 10, "a failed export")
+        for n in range(3000):
+            app.audit.emit("security_event", f"account/ledger#{n}", kind="test")
+        await until(lambda: app.audit is not None and app.audit.log.pending == 0, 10)
+        assert logs.outstanding <= AWAY_QUEUE
+        failed = app.snapshot().agent.export_failures[("otlp", "logs")]
+        assert failed >= 3000 - AWAY_QUEUE
     assert sum(1 for r in local_records(audit) if r["type"] == "security_event") == 3000
+    assert sink.logs == []
