@@ -107,8 +107,8 @@ class App:
                     AuditTrail(plan, self.scrub, self._audit_written) if plan.audit else None
                 ),
             ),
-            OutputSlot(  # with an audit trail, OTLP ships its records as logs; the resource
-                # names the agent (service.instance.id), so a new name makes a new output
+            OutputSlot(  # with an audit trail, OTLP ships its records as logs; a new agent
+                # name is a new resource, which the output takes on in place (on_reload)
                 lambda plan: (plan.exporters.otlp, plan.audit is not None),
                 lambda plan: OtlpOutput(plan, self.snapshot, self.scrub, env),
             ),

@@ -109,6 +109,13 @@ class ExportFailures:
         every = self._every.get(signal)
         return int(seconds // every) if every else 0
 
+    def bound(self, signal: str, capacity: int) -> int:
+        """The items the signal's queue may hold now: ``capacity``, or ``AWAY_QUEUE`` while
+        it is failing."""
+        if capacity > AWAY_QUEUE and self.failing(signal):
+            return AWAY_QUEUE
+        return capacity
+
     def failing(self, signal: str) -> bool:
         """The signal's last export failed, or the one in flight has waited over ``STALLED``
         seconds: its collector is away, refusing or not answering."""

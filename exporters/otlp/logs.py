@@ -34,7 +34,7 @@ from opentelemetry.sdk.resources import Resource
 
 from agent import __version__
 from agent.audit.chain import Record
-from exporters.otlp.failures import AWAY_QUEUE, ExportFailures, Once
+from exporters.otlp.failures import ExportFailures, Once
 
 PREFIX = "oversight.audit."  # the chain fields' attribute names: PREFIX + field
 AGENT = "oversight.agent"  # whose chain the record belongs to
@@ -152,9 +152,7 @@ class OtelAuditLogs:
     def ship(self, records: Sequence[Record]) -> None:
         """Hand the records to the processor; never blocks. Over the bound, drop and count."""
         dropped = 0
-        limit = self._limit
-        if limit > AWAY_QUEUE and self._failures.failing("logs"):
-            limit = AWAY_QUEUE
+        limit = self._failures.bound("logs", self._limit)
         for record in records:
             with self._lock:
                 if self._outstanding >= limit:

@@ -302,6 +302,10 @@ class OtelMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
+    def rename(self, resource: Resource) -> None:
+        """Points from the next request on go out under ``resource``."""
+        self.reader.resource = resource
+
     async def collect(self, last: bool = False) -> None:
         """Read the snapshot (in steps, on the loop) and have the worker export it; not while
         the worker still holds an earlier round, unless this is the ``last`` one."""

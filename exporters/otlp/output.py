@@ -31,6 +31,8 @@ from exporters.otlp.failures import ExportFailures, throttle_sdk_logs
 from exporters.otlp.settings import OtlpSettings, OtlpSettingsError, resolve
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
+
     from exporters.otlp.logs import OtelAuditLogs
     from exporters.otlp.metrics import OtelMetrics
     from exporters.otlp.traces import OtelTraces
@@ -43,7 +45,8 @@ STOP_GRACE = 0.5  # seconds the loop waits past the flush deadline before giving
 class OtlpOutput(BaseOutput):
     """``start_run`` / ``on_result`` around each probe run; ``start`` / ``stop`` with the App.
 
-    Built anew by the App when ``exporters.otlp`` changes on a reload.
+    Built anew by the App when ``exporters.otlp`` changes on a reload; a new agent name is
+    taken on in place (``on_reload``).
     """
 
     name = "otlp"
@@ -93,14 +96,12 @@ class OtlpOutput(BaseOutput):
     def _build(self, settings: OtlpSettings) -> None:
         from exporters.otlp.logs import OtelAuditLogs
         from exporters.otlp.metrics import OtelMetrics
-        from exporters.otlp.resource import build_resource
         from exporters.otlp.traces import OtelTraces
         from exporters.otlp.transport import log_exporter, metric_exporter, span_exporter
         from exporters.prometheus.collector import SnapshotCollector
 
         plan = self._plan
-        agent = dict(plan.const_labels).get("agent", "")
-        resource = build_resource(settings, self._env, agent)
+        agent, resource = self._resource(settings)
         if settings.metrics is not None:
             target = settings.metrics
             self.metrics = OtelMetrics(
@@ -148,6 +149,13 @@ class OtlpOutput(BaseOutput):
             self.exports.track("logs")
             log.info("OTLP logs (the audit trail's records) to %s", target.display)
 
+    def _resource(self, settings: OtlpSettings) -> tuple[str, Resource]:
+        """The agent's name and the resource that names it."""
+        from exporters.otlp.resource import build_resource
+
+        agent = dict(self._plan.const_labels).get("agent", "")
+        return agent, build_resource(settings, self._env, agent)
+
     async def _collect_forever(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -186,12 +194,9 @@ class OtlpOutput(BaseOutput):
         self._plan = new
         if new.const_labels == old.const_labels or self.settings is None or not self.active:
             return
-        from exporters.otlp.resource import build_resource
-
-        agent = dict(new.const_labels).get("agent", "")
-        resource = build_resource(self.settings, self._env, agent)
+        agent, resource = self._resource(self.settings)
         if self.metrics is not None:
-            self.metrics.reader.resource = resource
+            self.metrics.rename(resource)
         if self.traces is not None:
             self.traces.rename(resource)
         if self.logs is not None:

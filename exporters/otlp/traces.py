@@ -32,7 +32,7 @@ from agent.probers import REGISTRY
 from agent.probers.base import StepSpan
 from agent.results import Result, StepResult
 from agent.vocabulary import PROBE_LABELS, Detail
-from exporters.otlp.failures import AWAY_QUEUE, ExportFailures, Once
+from exporters.otlp.failures import ExportFailures, Once
 
 # Spans per export. Smaller than the SDK's 512: encoding a batch holds the GIL, and a large
 # one stalls the event loop for long enough to delay probe runs at a few hundred runs/s.
@@ -88,13 +88,11 @@ class CountingBatchProcessor(BatchSpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         queue = self._queue
         if queue is not None:
-            limit = self._capacity
-            if limit > AWAY_QUEUE and self._failures.failing("traces"):
-                limit = AWAY_QUEUE
-            if len(queue) >= limit:
+            bound = self._failures.bound("traces", self._capacity)
+            if len(queue) >= bound:
                 self._failures.drop("traces")
-                if limit < self._capacity:
-                    return
+                if bound < self._capacity:
+                    return  # the SDK would drop the oldest only at its own, larger bound
         super().on_end(span)
 
 
